@@ -77,6 +77,7 @@ type Memory struct {
 	c         *otter.Cache[memKey, memValue]
 	rec       *evictionRecorder
 	capacity  int64
+	source    string       // MemoryStats.CapacitySource
 	removed   atomic.Int64 // entries dropped by Remove*
 	closeOnce atomic.Bool
 }
@@ -99,24 +100,24 @@ type MemoryStats struct {
 	Evictions      int64  // entries evicted by the policy (not removals)
 	EvictedBytes   int64  // weighted bytes evicted by the policy
 	Removals       int64  // entries dropped by Remove, RemoveBlock or RemoveIndex
-	CapacitySource string // where the capacity came from, e.g. "option" or "cgroup v2 /sys/fs/cgroup/memory.max"
+	CapacitySource string // where the capacity came from: "option", or the memory limit's source
 }
 
 // NewMemory returns an empty memory tier.
 func NewMemory(opts MemoryOptions) (*Memory, error) {
-	capacity := opts.CapacityBytes
+	capacity, source := opts.CapacityBytes, "option"
 	switch {
 	case capacity < 0:
 		return nil, anomaly.New(anomaly.Incorrect, "new memory tier", "CapacityBytes %d is negative", capacity)
 	case capacity == 0:
-		capacity = DefaultMemoryCapacity()
+		capacity, source = defaultMemoryCapacity()
 	}
 	rec := new(evictionRecorder)
 	c, err := newPolicyCache(uint64(capacity), weighMemEntry, rec, nil)
 	if err != nil {
 		return nil, anomaly.Wrap(anomaly.Incorrect, "new memory tier", err)
 	}
-	return &Memory{c: c, rec: rec, capacity: capacity}, nil
+	return &Memory{c: c, rec: rec, capacity: capacity, source: source}, nil
 }
 
 // newPolicyCache builds the otter cache of the memory tier's policy. It is
@@ -259,12 +260,13 @@ func (m *Memory) Remove(id segment.ID) {
 // Stats returns the tier's counters.
 func (m *Memory) Stats() MemoryStats {
 	return MemoryStats{
-		Entries:      int64(m.c.EstimatedSize()),
-		Bytes:        int64(m.c.WeightedSize()),
-		Capacity:     m.capacity,
-		Evictions:    m.rec.evictions.Load(),
-		EvictedBytes: m.rec.evictedWeight.Load(),
-		Removals:     m.removed.Load(),
+		Entries:        int64(m.c.EstimatedSize()),
+		Bytes:          int64(m.c.WeightedSize()),
+		Capacity:       m.capacity,
+		Evictions:      m.rec.evictions.Load(),
+		EvictedBytes:   m.rec.evictedWeight.Load(),
+		Removals:       m.removed.Load(),
+		CapacitySource: m.source,
 	}
 }
 
@@ -322,8 +324,14 @@ func (s *MemoryPolicySim) Close() { s.c.StopAllGoroutines() }
 // DefaultMemoryCapacity returns DefaultMemoryFraction of the process's
 // memory limit (see MemoryLimit), and at least MinMemoryCapacity.
 func DefaultMemoryCapacity() int64 {
-	limit, _ := MemoryLimit()
-	return max(int64(float64(limit)*DefaultMemoryFraction), MinMemoryCapacity)
+	c, _ := defaultMemoryCapacity()
+	return c
+}
+
+func defaultMemoryCapacity() (int64, string) {
+	limit, source := MemoryLimit()
+	c := max(int64(float64(limit)*DefaultMemoryFraction), MinMemoryCapacity)
+	return c, fmt.Sprintf("%g of %d bytes, the %s", DefaultMemoryFraction, limit, source)
 }
 
 // MemoryLimit returns the memory this process may use and where that figure
@@ -377,7 +385,7 @@ func cgroupMemoryLimit(sysfs fs.ReadFileFS, procCgroup []byte) (int64, string, b
 			return
 		}
 		if v < best {
-			best, src, found = v, "cgroup /"+file, true
+			best, src, found = v, "cgroup limit /"+file, true
 		}
 	}
 	walk := func(dir, rel, file string) {

@@ -110,7 +110,10 @@ func TestMemoryOptions(t *testing.T) {
 	if limit <= 0 || source == "" {
 		t.Fatalf("MemoryLimit() = %d, %q", limit, source)
 	}
-	t.Logf("memory limit %d bytes from %s; default capacity %d", limit, source, DefaultMemoryCapacity())
+	if src := m.Stats().CapacitySource; !strings.Contains(src, source) {
+		t.Fatalf("CapacitySource %q does not name the limit's source %q", src, source)
+	}
+	t.Logf("default capacity %d: %s", DefaultMemoryCapacity(), m.Stats().CapacitySource)
 }
 
 func TestMemoryLimitRespectsGoMemoryLimit(t *testing.T) {

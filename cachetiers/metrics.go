@@ -166,7 +166,8 @@ type TierMetrics struct {
 	// verified, or the Put failed).
 	FillErrors int64
 	// Latency is the distribution of reads served by this stratum, measured
-	// from the caller's Block or Index call to its return.
+	// from the caller's Block, Index or Get call to its return. Memory hits
+	// are sampled (see MemoryHitSampleEvery); the others are all recorded.
 	Latency LatencySummary
 	// Memory holds the memory stratum's own counters (Name "memory" only).
 	Memory *MemoryStats
