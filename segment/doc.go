@@ -11,7 +11,8 @@
 //	for _, r := range sorted { _ = w.Add(r.Key, r.Value) }
 //	seg, _ := w.Finish()
 //
-//	ix, need, err := segment.ParseFooter(id, seg[len(seg)-segment.FooterReadSize:], int64(len(seg)))
+//	tail := seg[max(0, len(seg)-segment.FooterReadSize):] // one suffix read
+//	ix, need, err := segment.ParseFooter(id, tail, int64(len(seg)))
 //	// need > 0: read the last need bytes and call ParseFooter again.
 //	i := ix.Find(key)
 //	off, n := ix.BlockRange(i)

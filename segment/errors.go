@@ -18,7 +18,7 @@ var ErrCorrupt = errors.New("segment corrupt")
 type CorruptError struct {
 	ID     ID     // the segment
 	Block  int    // the block, or -1 when the corruption is not inside a block
-	Offset int64  // byte offset in the segment of the structure found corrupt
+	Offset int64  // byte offset in the segment of the structure found corrupt, or -1 if unknown
 	Msg    string // what is wrong, with the stored and expected values
 }
 
@@ -31,11 +31,17 @@ func (e *CorruptError) Error() string {
 	if e.Block >= 0 {
 		b = append(b, "block "...)
 		b = strconv.AppendInt(b, int64(e.Block), 10)
-		b = append(b, ' ')
+		if e.Offset >= 0 {
+			b = append(b, ' ')
+		} else {
+			b = append(b, ": "...)
+		}
 	}
-	b = append(b, "at offset "...)
-	b = strconv.AppendInt(b, e.Offset, 10)
-	b = append(b, ": "...)
+	if e.Offset >= 0 {
+		b = append(b, "at offset "...)
+		b = strconv.AppendInt(b, e.Offset, 10)
+		b = append(b, ": "...)
+	}
 	b = append(b, e.Msg...)
 	return string(b)
 }

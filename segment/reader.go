@@ -101,7 +101,7 @@ func (r *Reader) ReadBlock(i int, dst []byte) ([]byte, error) {
 // decodes blocks into its own buffers with DecodeBlock and BlockIter.
 func (r *Reader) Get(key []byte) (value []byte, ok bool, err error) {
 	i := r.ix.Find(key)
-	if i < 0 {
+	if i < 0 || bytes.Compare(key, r.ix.LastKey) > 0 {
 		return nil, false, nil
 	}
 	buf, err := r.ReadBlock(i, nil)

@@ -471,10 +471,28 @@ func TestBlockIterRejects(t *testing.T) {
 		{"no restarts", []byte{0, 0, 0, 0}},
 		{"restart count too big", []byte{0, 0, 0, 0, 9, 0, 0, 0}},
 		{"first restart not 0", []byte{0, 1, 1, 'a', 'b', 1, 0, 0, 0, 1, 0, 0, 0}},
-		{"restart past records", []byte{0, 1, 0, 'a', 0, 0, 0, 0, 9, 0, 0, 0, 2, 0, 0, 0}},
 	} {
 		if _, err := NewBlockIter(c.b); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+	// Restarts other than the first are checked where they are used.
+	for _, c := range []struct {
+		name string
+		b    []byte
+	}{
+		{"restart past records", []byte{0, 1, 0, 'a', 0, 0, 0, 0, 9, 0, 0, 0, 2, 0, 0, 0}},
+		{"restart inside a record", []byte{0, 1, 0, 'a', 0, 1, 0, 'b', 0, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0}},
+		{"restarts out of order", []byte{0, 1, 0, 'a', 0, 1, 0, 'b', 0, 1, 0, 'c', 0, 0, 0, 0, 8, 0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0}},
+	} {
+		it, err := NewBlockIter(c.b)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+		}
+		if !errors.Is(it.Err(), ErrCorrupt) {
+			t.Errorf("%s: full scan: %v", c.name, it.Err())
 		}
 	}
 	// Records that overrun or share too much fail the moving call.
@@ -503,6 +521,41 @@ func TestBlockIterRejects(t *testing.T) {
 		it.SeekGE([]byte("zzz"))
 		if !errors.Is(it.Err(), ErrCorrupt) && c.name != "shares too much" && c.name != "bad varint" {
 			t.Errorf("%s: SeekGE: %v", c.name, it.Err())
+		}
+	}
+}
+
+// TestConcurrentReaders shares a Reader, and the package's zstd and lz4
+// states, among goroutines (run with -race).
+func TestConcurrentReaders(t *testing.T) {
+	recs := randomRecords(rand.New(rand.NewPCG(15, 16)), 2000)
+	for _, codec := range codecs {
+		seg := build(t, testID, WriterOptions{Codec: codec, BlockSize: 1024}, recs)
+		r, err := Open(testID, seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 4)
+		for g := range 4 {
+			go func() {
+				var err error
+				defer func() { errs <- err }()
+				w, _ := NewWriter(nil, NewID(), WriterOptions{Codec: codec, BlockSize: MinBlockSize})
+				for i := g; i < len(recs); i += 4 {
+					v, ok, gerr := r.Get(recs[i].key)
+					if gerr != nil || !ok || !bytes.Equal(v, recs[i].value) {
+						err = fmt.Errorf("Get %d: %v %v", i, ok, gerr)
+						return
+					}
+					_ = w.Add(recs[i].key, recs[i].value)
+				}
+				_, err = w.Finish()
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
