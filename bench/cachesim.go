@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/stratadb/strata/anomaly"
 	"github.com/stratadb/strata/cachetiers"
@@ -14,7 +16,15 @@ const (
 	PolicyMemoryTier = "memory-tier" // the memory tier's W-TinyLFU policy (otter), see NewMemoryTier
 	PolicyLRU        = "lru"         // least recently used, see NewLRU
 	PolicyOptimal    = "optimal"     // Bélády's MIN with bypass, see NewOptimal
+	PolicyWTinyLFU   = "wtinylfu"    // our adaptive W-TinyLFU, see NewWTinyLFU
 )
+
+// DefaultPolicies are the policies SimulateCache replays, the three that
+// issue 2 asks `strata bench cache` to print.
+var DefaultPolicies = []string{PolicyMemoryTier, PolicyLRU, PolicyOptimal}
+
+// KnownPolicies are every policy SimulateCachePolicies accepts.
+var KnownPolicies = []string{PolicyMemoryTier, PolicyLRU, PolicyOptimal, PolicyWTinyLFU}
 
 // Policy is a cache eviction policy under simulation: a set of at most some
 // capacity of keys, each weighing one.
@@ -64,6 +74,17 @@ func (r CacheResult) String() string {
 // capacity and policy, in that order. Every access is counted, including the
 // cold misses of first accesses.
 func SimulateCache(trace []uint64, capacities []int) ([]CacheResult, error) {
+	return SimulateCachePolicies(trace, capacities, DefaultPolicies)
+}
+
+// SimulateCachePolicies is SimulateCache for the named policies (of
+// KnownPolicies), in the order given.
+func SimulateCachePolicies(trace []uint64, capacities []int, policies []string) ([]CacheResult, error) {
+	for _, name := range policies {
+		if !slices.Contains(KnownPolicies, name) {
+			return nil, anomaly.New(anomaly.Incorrect, "simulate cache", "unknown policy %q (known: %s)", name, strings.Join(KnownPolicies, ", "))
+		}
+	}
 	if len(trace) == 0 {
 		return nil, anomaly.New(anomaly.Incorrect, "simulate cache", "empty trace")
 	}
@@ -76,9 +97,20 @@ func SimulateCache(trace []uint64, capacities []int) ([]CacheResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	results := make([]CacheResult, 0, 3*len(capacities))
+	results := make([]CacheResult, 0, len(policies)*len(capacities))
 	for _, c := range capacities {
-		for _, p := range []Policy{NewMemoryTier(c), NewLRU(c), NewOptimal(future, c, true)} {
+		for _, name := range policies {
+			var p Policy
+			switch name {
+			case PolicyMemoryTier:
+				p = NewMemoryTier(c)
+			case PolicyLRU:
+				p = NewLRU(c)
+			case PolicyOptimal:
+				p = NewOptimal(future, c, true)
+			case PolicyWTinyLFU:
+				p = NewWTinyLFU(c, 1)
+			}
 			results = append(results, CacheResult{
 				Capacity: c,
 				Policy:   p.Name(),
@@ -190,6 +222,40 @@ func (m *memoryTier) Access(key uint64) bool {
 
 // Close releases the simulator's resources.
 func (m *memoryTier) Close() { m.sim.Close() }
+
+// ---- adaptive W-TinyLFU ----
+
+type wtinylfu struct{ p *cachetiers.WTinyLFU[uint64] }
+
+// NewWTinyLFU returns cachetiers.WTinyLFU, our adaptive W-TinyLFU, with its
+// default options, unit weights and the given seed: the candidate
+// replacement for otter's policy in the memory tier (see issue 2).
+func NewWTinyLFU(capacity int, seed uint64) Policy {
+	return NewWTinyLFUWith(cachetiers.WTinyLFUOptions{Capacity: uint64(capacity), Seed: seed})
+}
+
+// NewWTinyLFUWith is NewWTinyLFU with explicit options, for tuning.
+func NewWTinyLFUWith(opts cachetiers.WTinyLFUOptions) Policy {
+	checkCapacity(PolicyWTinyLFU, int(min(opts.Capacity, math.MaxInt32)))
+	seed := opts.Seed
+	p, err := cachetiers.NewWTinyLFU(opts, func(k uint64) uint64 { return mix64(k ^ seed) })
+	if err != nil {
+		panic(fmt.Sprintf("bench: wtinylfu: %v", err))
+	}
+	return &wtinylfu{p: p}
+}
+
+// mix64 is SplitMix64's finalizer (Steele, Lea and Flood, OOPSLA 2014).
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+func (w *wtinylfu) Name() string           { return PolicyWTinyLFU }
+func (w *wtinylfu) Access(key uint64) bool { return w.p.Access(key, 1) }
 
 // ---- LRU ----
 

@@ -710,6 +710,73 @@ func TestCacheAcceptance(t *testing.T) {
 	}
 }
 
+// wtinylfuSeeds are the seeds TestWTinyLFUAcceptance averages over: like
+// the memory tier, the policy admits ties at random (seeded here), and one
+// seed's hit ratio on zigzag at 1000 differs from another's by up to about
+// half a point.
+var wtinylfuSeeds = []uint64{1, 2, 3}
+
+// TestWTinyLFUAcceptance holds cachetiers.WTinyLFU, the candidate
+// replacement for otter's policy, to issue 2's criterion on every LIRS trace
+// at the acceptance capacities: its mean hit ratio over wtinylfuSeeds no more
+// than allowedGapPoints below LRU, and never above Bélády's optimal.
+func TestWTinyLFUAcceptance(t *testing.T) {
+	dir, ok := sharedTraces(t, "lirs")
+	if !ok {
+		t.Skipf("no LIRS traces at %s: skipping the wtinylfu acceptance replay", dir)
+	}
+	names := make([]string, 0, len(acceptanceCapacities))
+	for name := range acceptanceCapacities {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		path := filepath.Join(dir, name+".trace.gz")
+		if _, err := os.Stat(path); err != nil {
+			t.Logf("%s: not present, skipped", path)
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			trace, err := ReadTraceFile(path, FormatLIRS, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := mustFuture(t, trace)
+			pct := func(hits int) float64 { return 100 * float64(hits) / float64(len(trace)) }
+			for _, capacity := range acceptanceCapacities[name] {
+				lru := pct(Replay(trace, NewLRU(capacity)))
+				opt := pct(Replay(trace, NewOptimal(f, capacity, true)))
+				var runs []float64
+				var mean float64
+				for _, seed := range wtinylfuSeeds {
+					r := pct(Replay(trace, NewWTinyLFU(capacity, seed)))
+					runs = append(runs, r)
+					mean += r / float64(len(wtinylfuSeeds))
+				}
+				t.Logf("capacity=%d wtinylfu=%.2f%% (runs %.2f) lru=%.2f%% optimal=%.2f%%: wtinylfu-lru=%+.2f",
+					capacity, mean, runs, lru, opt, mean-lru)
+				if slices.Max(runs) > opt+1e-9 {
+					t.Errorf("capacity=%d: wtinylfu %.2f%% beats Bélády's optimal %.2f%%", capacity, slices.Max(runs), opt)
+				}
+				if mean < lru-allowedGapPoints {
+					t.Errorf("capacity=%d: wtinylfu %.2f%% is %.2f points below LRU %.2f%% (allowed %.1f)",
+						capacity, mean, lru-mean, lru, allowedGapPoints)
+				}
+			}
+		})
+	}
+}
+
+// TestWTinyLFUDeterministic checks that a seed fixes every decision.
+func TestWTinyLFUDeterministic(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	trace := randomTraces(rng, 50000)["mixed"]
+	a, b := Replay(trace, NewWTinyLFU(300, 7)), Replay(trace, NewWTinyLFU(300, 7))
+	if a != b {
+		t.Errorf("same seed, different hits: %d and %d", a, b)
+	}
+}
+
 // sharedTraces returns ../shared/traces/<sub> relative to the repository
 // root (the directory holding go.mod), and whether it exists.
 func sharedTraces(t *testing.T, sub string) (string, bool) {
@@ -744,6 +811,7 @@ func BenchmarkCachePolicy(b *testing.B) {
 		{PolicyMemoryTier, func() Policy { return NewMemoryTier(capacity) }},
 		{PolicyLRU, func() Policy { return NewLRU(capacity) }},
 		{PolicyOptimal, func() Policy { return NewOptimal(f, capacity, true) }},
+		{PolicyWTinyLFU, func() Policy { return NewWTinyLFU(capacity, 1) }},
 	}
 	for _, p := range policies {
 		b.Run("policy="+p.name, func(b *testing.B) {

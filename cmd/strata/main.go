@@ -22,6 +22,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -58,6 +59,7 @@ func commands() []command {
 	return []command{
 		{name: "bench", summary: "measure strata", sub: []command{
 			{name: "cache", summary: "replay a cache trace: hit ratio of the memory tier's policy, LRU and Bélády's optimal", run: runBenchCache},
+			{name: "table", summary: "render `go test -bench` output as the per-stratum latency table with ratios", run: runBenchTable},
 		}},
 		{name: "help", summary: "show the commands, or help for one", run: runHelp},
 		{name: "version", summary: "print strata's version", run: runVersion},
@@ -188,12 +190,15 @@ func runBenchCache(c *cli, args []string) int {
 	trace := flags.String("trace", "", "trace `FILE` to replay (gzip-compressed if it ends in .gz)")
 	format := flags.String("format", "", "trace format: lirs (text, one key per line) or cache2k (4-byte big-endian keys)")
 	capacities := flags.String("capacity", "", "comma-separated cache `capacities` in entries, e.g. 500,1000")
+	policies := flags.String("policies", strings.Join(bench.DefaultPolicies, ","),
+		"comma-separated `policies` to replay, of "+strings.Join(bench.KnownPolicies, ", "))
 	usage := func(w io.Writer) {
 		fmt.Fprintf(w, "usage: %s --trace FILE --format lirs|cache2k --capacity N[,N…]\n\n", c.path)
 		fmt.Fprintf(w, "Replays a block-reference trace and prints, per capacity and policy, one line\n"+
 			"  capacity=N policy=NAME hit=NN.NN%%\n"+
 			"for the policies memory-tier (otter W-TinyLFU, as the memory tier configures it),\n"+
-			"lru and optimal (Bélády's MIN, with bypass). The hit ratio counts every access,\n"+
+			"lru and optimal (Bélády's MIN, with bypass); --policies adds wtinylfu (our adaptive\n"+
+			"W-TinyLFU, cachetiers.WTinyLFU) or selects others. The hit ratio counts every access,\n"+
 			"cold misses included. A summary of the gaps between policies goes to stderr.\n\nflags:\n")
 		flags.SetOutput(w)
 		flags.PrintDefaults()
@@ -210,7 +215,7 @@ func runBenchCache(c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "%s: %v (see -h)\n", c.path, err)
 		return exitUsage
 	}
-	if err := benchCache(c, flags, *trace, *format, *capacities); err != nil {
+	if err := benchCache(c, flags, *trace, *format, *capacities, *policies); err != nil {
 		fmt.Fprintf(c.stderr, "%s: %v\n", c.path, err)
 		var ue *usageError
 		if errors.As(err, &ue) {
@@ -221,7 +226,7 @@ func runBenchCache(c *cli, args []string) int {
 	return exitOK
 }
 
-func benchCache(c *cli, flags *flag.FlagSet, tracePath, formatName, capacityList string) error {
+func benchCache(c *cli, flags *flag.FlagSet, tracePath, formatName, capacityList, policyList string) error {
 	if flags.NArg() > 0 {
 		return usagef("unexpected argument %q (flags only; see -h)", flags.Arg(0))
 	}
@@ -242,6 +247,14 @@ func benchCache(c *cli, flags *flag.FlagSet, tracePath, formatName, capacityList
 	if err != nil {
 		return err
 	}
+	var policies []string
+	for _, name := range strings.Split(policyList, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(bench.KnownPolicies, name) {
+			return usagef("--policies: unknown policy %q (want some of %s)", name, strings.Join(bench.KnownPolicies, ","))
+		}
+		policies = append(policies, name)
+	}
 	keys, err := bench.ReadTraceFile(tracePath, format, 0)
 	if err != nil {
 		// Unreadable or malformed input is a usage error: the caller must fix the command line or the file.
@@ -251,7 +264,7 @@ func benchCache(c *cli, flags *flag.FlagSet, tracePath, formatName, capacityList
 		}
 		return usagef("--trace: %v", err)
 	}
-	results, err := bench.SimulateCache(keys, capacities)
+	results, err := bench.SimulateCachePolicies(keys, capacities, policies)
 	if err != nil {
 		return err
 	}
