@@ -63,6 +63,9 @@ type BenchOutput struct {
 	Skips   []BenchSkip
 	// Env holds the goos, goarch and cpu header lines (the last seen).
 	Env map[string]string
+	// FailedPkgs lists the packages whose run failed ("FAIL pkg …" lines),
+	// each with " [build failed]" when it did not build.
+	FailedPkgs []string
 }
 
 // procsSuffix is the -GOMAXPROCS suffix `go test` appends to a benchmark's
@@ -92,10 +95,22 @@ func ParseBenchOutput(r io.Reader) (*BenchOutput, error) {
 		// quiet: the indented lines that follow belong to neither (they
 		// follow a "--- BENCH:" line).
 		quiet = false
+		// cut is the benchmark whose result line was cut by a log line.
+		cut = ""
 	)
 	for line := 0; sc.Scan(); {
 		line++
 		text := sc.Text()
+		if f := strings.Fields(text); cut != "" && len(f) > 1 && isCount(f[0]) {
+			// The rest of a result line that a log line cut (see below).
+			res, err := parseResult(pkg, append([]string{cut}, f...))
+			if err != nil {
+				return nil, fmt.Errorf("bench output line %d: %w", line, err)
+			}
+			out.Results = append(out.Results, res)
+			named, logged, cut = "", nil, ""
+			continue
+		}
 		if msg, ok := indentedMessage(text); ok {
 			switch {
 			case skip >= 0:
@@ -124,18 +139,32 @@ func ParseBenchOutput(r io.Reader) (*BenchOutput, error) {
 			out.Skips = append(out.Skips, sk)
 			skip = len(out.Skips) - 1
 			named, logged = "", nil
+		case strings.HasPrefix(text, "FAIL\t"):
+			f := strings.Fields(text)
+			if len(f) >= 2 {
+				what := f[1]
+				if strings.Contains(text, "[build failed]") {
+					what += " [build failed]"
+				}
+				out.FailedPkgs = append(out.FailedPkgs, what)
+			}
 		case strings.HasPrefix(t, "--- "):
 			quiet = true
 			named, logged = "", nil
 		case strings.HasPrefix(text, "Benchmark"):
 			fields := strings.Fields(text)
-			if len(fields) < 2 {
-				// A benchmark's name alone on a line: -v prints it when the
-				// benchmark starts; its logs follow.
+			if len(fields) < 2 || !isCount(fields[1]) {
+				// A benchmark's name alone on a line, or followed by a log
+				// line: -v prints the name when the benchmark starts, and
+				// without -v `go test` prints it before running the
+				// benchmark, whose logs (to stderr) then cut the result line
+				// in two. The result's numbers follow on a line of their own,
+				// picked up at the top of the loop.
 				named, logged = procsSuffix.ReplaceAllString(fields[0], ""), nil
+				cut = fields[0]
 				continue
 			}
-			named, logged = "", nil
+			named, logged, cut = "", nil, ""
 			res, err := parseResult(pkg, fields)
 			if err != nil {
 				return nil, fmt.Errorf("bench output line %d: %w", line, err)
@@ -147,6 +176,19 @@ func ParseBenchOutput(r io.Reader) (*BenchOutput, error) {
 		return nil, fmt.Errorf("read bench output: %w", err)
 	}
 	return out, nil
+}
+
+// isCount reports whether s is an iteration count: digits only.
+func isCount(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // indentedMessage returns the message of a log line under a SKIP or FAIL
@@ -240,6 +282,7 @@ const (
 // refNames describe the references, by the ref= element of a benchmark name.
 var refNames = map[string]string{
 	"otter":         "otter GetIfPresent",
+	"wtinylfu":      "WTinyLFU.Get under a mutex",
 	"pread-odirect": "pread O_DIRECT + decode",
 	"pread":         "open, pread, close + decode",
 	"readfile":      "os.ReadFile + decode",
@@ -386,6 +429,9 @@ func WriteStratumTable(w io.Writer, out *BenchOutput) error {
 			bw.printf("\n%s\n", env)
 		}
 	}
+	if len(out.FailedPkgs) > 0 {
+		bw.printf("\nPackages whose benchmarks failed: %s\n", strings.Join(out.FailedPkgs, ", "))
+	}
 	if skips := leafSkips(out.Skips); len(skips) > 0 {
 		bw.printf("\nSkipped or failed:\n")
 		for _, s := range skips {
@@ -493,23 +539,41 @@ func fmtNs(r BenchResult, unit string) string {
 	return FormatNs(v)
 }
 
-// FormatNs formats a duration in nanoseconds with three significant digits.
+// FormatNs formats a duration in nanoseconds with three significant digits
+// and a unit that suits it: "95 ns", "74.7 µs", "100 µs", "1.32 ms".
 func FormatNs(ns float64) string {
-	switch {
-	case math.IsNaN(ns) || ns < 0:
+	if math.IsNaN(ns) || ns < 0 {
 		return "?"
-	case ns < 1e3:
+	}
+	if math.Round(ns) < 1000 {
 		return fmt.Sprintf("%.0f ns", ns)
-	case ns < 1e6:
-		return sig3(ns/1e3) + " µs"
-	case ns < 1e9:
-		return sig3(ns/1e6) + " ms"
+	}
+	for _, u := range []struct {
+		name  string
+		scale float64
+	}{{"µs", 1e3}, {"ms", 1e6}} {
+		if v := ns / u.scale; round3(v) < 1000 {
+			return sig3(v) + " " + u.name
+		}
 	}
 	return sig3(ns/1e9) + " s"
 }
 
-// sig3 formats v (1 <= v < 1000) with three significant digits.
+// round3 rounds v (>= 1) to three significant digits.
+func round3(v float64) float64 {
+	switch {
+	case v < 10:
+		return math.Round(v*100) / 100
+	case v < 100:
+		return math.Round(v*10) / 10
+	}
+	return math.Round(v)
+}
+
+// sig3 formats v (>= 1) with three significant digits, after rounding, so
+// that 99.96 is "100", not "100.0".
 func sig3(v float64) string {
+	v = round3(v)
 	switch {
 	case v < 10:
 		return strconv.FormatFloat(v, 'f', 2, 64)

@@ -55,7 +55,7 @@ func runBenchTable(c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "%s: %s: %v\n", c.path, name, err)
 		return exitUsage
 	}
-	if len(out.Results) == 0 && len(out.Skips) == 0 {
+	if len(out.Results) == 0 && len(out.Skips) == 0 && len(out.FailedPkgs) == 0 {
 		fmt.Fprintf(c.stderr, "%s: %s holds no benchmark results (is it `go test -bench` output?)\n", c.path, name)
 		return exitUsage
 	}
