@@ -596,7 +596,8 @@ func responseHeader(err error, name string) string {
 }
 
 // parseContentRange parses "bytes FIRST-LAST/TOTAL" and "bytes */TOTAL"
-// (first and last are -1 then).
+// (first and last are -1 then). A range that is not inside the object
+// (FIRST > LAST, LAST >= TOTAL) is refused: a server that says so is broken.
 func parseContentRange(s string) (first, last, total int64, ok bool) {
 	rest, found := strings.CutPrefix(s, "bytes ")
 	if !found {
@@ -619,7 +620,7 @@ func parseContentRange(s string) (first, last, total int64, ok bool) {
 	}
 	first, err1 := strconv.ParseInt(a, 10, 64)
 	last, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil {
+	if err1 != nil || err2 != nil || first < 0 || first > last || last >= total {
 		return 0, 0, 0, false
 	}
 	return first, last, total, true
