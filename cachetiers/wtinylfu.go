@@ -2,16 +2,19 @@ package cachetiers
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"math/bits"
 	"math/rand/v2"
 )
 
-// WTinyLFU is an adaptive W-TinyLFU eviction policy: the bookkeeping of a
-// cache (which keys it holds and which to drop), without the values and
-// without locking. It exists because otter's W-TinyLFU, which the memory tier
-// uses, falls more than a point below LRU on two of the LIRS traces of issue 2
-// (sprite and zigzag), and otter exposes no setting that closes the gap.
+// WTinyLFU is an adaptive W-TinyLFU cache without locking: which keys it
+// holds, which to drop, and each key's value (kept in the policy's own node,
+// so that a hit costs one map lookup; a policy-only user such as a trace
+// simulator takes V = struct{}). It exists because otter's W-TinyLFU, which
+// the memory tier used, falls more than a point below LRU on two of the LIRS
+// traces of issue 2 (sprite and zigzag), and otter exposes no setting that
+// closes the gap; the memory tier (memory.go) now shards keys over WTinyLFUs.
 //
 // The design follows TinyLFU (Einziger, Friedman and Manes, "TinyLFU: A
 // Highly Efficient Cache Admission Policy", ACM ToS 2017) and Caffeine's
@@ -55,13 +58,13 @@ import (
 // A WTinyLFU is not safe for concurrent use: a cache built on it shards the
 // keys and guards each shard with a mutex. Given the same Seed and the same
 // sequence of calls, it makes the same decisions.
-type WTinyLFU[K comparable] struct {
+type WTinyLFU[K comparable, V any] struct {
 	opts  WTinyLFUOptions
 	hash  func(K) uint64
 	index map[K]int32
 	// nodes[0..2] are the sentinels of the window, probation and protected
 	// circular lists: next of a sentinel is the LRU end, prev the MRU end.
-	nodes []wtNode[K]
+	nodes []wtNode[K, V]
 	free  []int32 // indexes of removed nodes, reused before nodes grows
 
 	weight    [3]uint64 // weight held per region
@@ -83,7 +86,7 @@ type WTinyLFU[K comparable] struct {
 	evicted func(K, uint32)
 
 	// Mini-simulation climber (ClimberMiniSim).
-	minis       []*WTinyLFU[uint64]
+	minis       []*WTinyLFU[uint64, struct{}]
 	miniHits    []int     // hits per mini in the current period
 	miniScores  []float64 // decayed hits per mini
 	miniMask    uint64    // a key is sampled when hash&miniMask == 0
@@ -99,8 +102,9 @@ const (
 	regionFree // removed, on the free list
 )
 
-type wtNode[K comparable] struct {
+type wtNode[K comparable, V any] struct {
 	key        K
+	value      V
 	hash       uint64
 	weight     uint32
 	region     wtRegion
@@ -156,7 +160,14 @@ type WTinyLFUOptions struct {
 	MiniSimWindows []float64
 	// MiniSimEntriesMin is the smallest capacity, in expected entries, of a
 	// mini-simulation: keys are sampled at the largest power-of-two rate
-	// 1/R that keeps ExpectedEntries/R at or above it. Default 1024.
+	// 1/R that keeps ExpectedEntries/R at or above it. Default 128. Each
+	// sampled access costs len(MiniSimWindows) policy accesses, so this sets
+	// the price of a hit in a small cache: at 1024 (the first default) a
+	// memory tier of 2,000 blocks sampled every key and a hit cost 8.7×
+	// otter's (BenchmarkMemoryHit); at 128 it samples one key in eight. On
+	// the LIRS traces of issue 2 (four seeds, acceptance capacities) 1024,
+	// 512, 256, 128 and 64 gave the same worst gap to LRU (−1.12 points, one
+	// seed on zigzag at 1000) and means within 0.3 points; 32 fell to −2.2.
 	MiniSimEntriesMin int
 	// MiniSimDecay weights past periods in the mini-simulations' scores:
 	// a long memory, so that periodic traces (zigzag) are judged over whole
@@ -208,7 +219,7 @@ func (o *WTinyLFUOptions) FillDefaults() {
 		o.MiniSimWindows = DefaultMiniSimWindows
 	}
 	if o.MiniSimEntriesMin == 0 {
-		o.MiniSimEntriesMin = 1024
+		o.MiniSimEntriesMin = 128
 	}
 	if o.MiniSimDecay == 0 {
 		o.MiniSimDecay = 0.98
@@ -273,7 +284,7 @@ func (o *WTinyLFUOptions) Validate() error {
 
 // NewWTinyLFU returns an empty policy; hash maps a key to 64 well-mixed bits
 // (the sketch and the doorkeeper index by it).
-func NewWTinyLFU[K comparable](opts WTinyLFUOptions, hash func(K) uint64) (*WTinyLFU[K], error) {
+func NewWTinyLFU[K comparable, V any](opts WTinyLFUOptions, hash func(K) uint64) (*WTinyLFU[K, V], error) {
 	opts.FillDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -282,11 +293,11 @@ func NewWTinyLFU[K comparable](opts WTinyLFUOptions, hash func(K) uint64) (*WTin
 		return nil, fmt.Errorf("wtinylfu: hash function required")
 	}
 	c := opts.Capacity
-	p := &WTinyLFU[K]{
+	p := &WTinyLFU[K, V]{
 		opts:           opts,
 		hash:           hash,
 		index:          make(map[K]int32, min(opts.ExpectedEntries, 1<<20)),
-		nodes:          make([]wtNode[K], 3, min(opts.ExpectedEntries, 1<<20)+3),
+		nodes:          make([]wtNode[K, V], 3, min(opts.ExpectedEntries, 1<<20)+3),
 		capacity:       c,
 		windowMinLimit: uint64(opts.WindowMin * float64(c)),
 		windowMaxLimit: uint64(opts.WindowMax * float64(c)),
@@ -309,35 +320,55 @@ func NewWTinyLFU[K comparable](opts WTinyLFUOptions, hash func(K) uint64) (*WTin
 
 // OnEvict sets a function called with each key the policy drops, including
 // a new key it declines to admit (not keys dropped by Remove).
-func (p *WTinyLFU[K]) OnEvict(fn func(key K, weight uint32)) { p.evicted = fn }
+func (p *WTinyLFU[K, V]) OnEvict(fn func(key K, weight uint32)) { p.evicted = fn }
 
 func clampU(v, lo, hi uint64) uint64 { return min(max(v, lo), hi) }
 
 // Len returns the number of keys held.
-func (p *WTinyLFU[K]) Len() int { return len(p.index) }
+func (p *WTinyLFU[K, V]) Len() int { return len(p.index) }
 
 // Weight returns the total weight held.
-func (p *WTinyLFU[K]) Weight() uint64 {
+func (p *WTinyLFU[K, V]) Weight() uint64 {
 	return p.weight[regionWindow] + p.weight[regionProbation] + p.weight[regionProtected]
 }
 
 // WindowMax returns the window's current target weight (the climber's state).
-func (p *WTinyLFU[K]) WindowMax() uint64 { return p.windowMax }
+func (p *WTinyLFU[K, V]) WindowMax() uint64 { return p.windowMax }
 
 // Contains reports whether key is held, without recording an access.
-func (p *WTinyLFU[K]) Contains(key K) bool { _, ok := p.index[key]; return ok }
+func (p *WTinyLFU[K, V]) Contains(key K) bool { _, ok := p.index[key]; return ok }
 
-// Get records an access to key and reports whether it is held.
-func (p *WTinyLFU[K]) Get(key K) bool {
-	return p.get(key, 1)
+// Peek returns key's value, if held, without recording an access.
+func (p *WTinyLFU[K, V]) Peek(key K) (V, bool) {
+	if i, ok := p.index[key]; ok {
+		return p.nodes[i].value, true
+	}
+	var zero V
+	return zero, false
 }
 
-// get is Get, with the weight the key would have for the mini-simulations.
-func (p *WTinyLFU[K]) get(key K, weight uint32) bool {
+// Keys yields every key held. The policy must not be changed during the
+// iteration.
+func (p *WTinyLFU[K, V]) Keys() iter.Seq[K] {
+	return func(yield func(K) bool) {
+		for k := range p.index {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Get records an access to key and returns its value, if held. A miss is
+// followed by Add once the caller has the value (a cache's read-through);
+// the mini-simulations learn of the insertion then, with its real weight.
+func (p *WTinyLFU[K, V]) Get(key K) (V, bool) {
 	i, ok := p.index[key]
 	var h uint64
+	var v V
 	if ok {
-		h = p.nodes[i].hash
+		n := &p.nodes[i]
+		h, v = n.hash, n.value
 		p.sketch.increment(h)
 		p.onHit(i)
 	} else {
@@ -346,34 +377,43 @@ func (p *WTinyLFU[K]) get(key K, weight uint32) bool {
 	}
 	if p.minis != nil && h&p.miniMask == 0 {
 		for j, m := range p.minis {
-			if m.Access(h, weight) {
+			if _, hit := m.Get(h); hit {
 				p.miniHits[j]++
+			} else if ok {
+				// The cache holds the key and the copy does not: the copy
+				// inserts it now, as a read-through would have on its miss.
+				m.Add(h, struct{}{}, p.nodes[i].weight)
 			}
 		}
 	}
 	p.record(ok)
 	p.maybeTransfer()
-	return ok
+	return v, ok
 }
 
-// Access is a cache's read-through: Get, and on a miss Add with weight.
-func (p *WTinyLFU[K]) Access(key K, weight uint32) (hit bool) {
-	if p.get(key, weight) {
+// Access is a policy-only read-through: Get, and on a miss Add of the zero
+// value with weight.
+func (p *WTinyLFU[K, V]) Access(key K, weight uint32) (hit bool) {
+	if _, ok := p.Get(key); ok {
 		return true
 	}
-	p.Add(key, weight)
+	var zero V
+	p.Add(key, zero, weight)
 	return false
 }
 
-// Add inserts key after a miss (Get already recorded the access) and evicts
-// to fit; the new key may itself be evicted at once if TinyLFU does not
-// admit it. Adding a held key updates its weight.
-func (p *WTinyLFU[K]) Add(key K, weight uint32) {
+// Add inserts key with its value after a miss (Get already recorded the
+// access) and evicts to fit; the new key may itself be evicted at once if
+// TinyLFU does not admit it. Adding a held key replaces its value and
+// weight. A key heavier than the capacity is not held (the evict function
+// is called for it).
+func (p *WTinyLFU[K, V]) Add(key K, value V, weight uint32) {
 	if i, ok := p.index[key]; ok {
 		n := &p.nodes[i]
 		p.weight[n.region] += uint64(weight)
 		p.weight[n.region] -= uint64(n.weight)
-		n.weight = weight
+		n.value, n.weight = value, weight
+		p.mirror(n.hash, weight)
 		p.evict()
 		return
 	}
@@ -384,14 +424,29 @@ func (p *WTinyLFU[K]) Add(key K, weight uint32) {
 		return
 	}
 	i := p.alloc()
-	p.nodes[i] = wtNode[K]{key: key, hash: p.hash(key), weight: weight}
+	h := p.hash(key)
+	p.nodes[i] = wtNode[K, V]{key: key, value: value, hash: h, weight: weight}
 	p.index[key] = i
 	p.pushMRU(regionWindow, i)
+	p.mirror(h, weight)
 	p.evict()
 }
 
+// mirror gives the mini-simulations an insertion of a sampled key: each
+// copy that does not hold it (or holds it at another weight) adds it.
+func (p *WTinyLFU[K, V]) mirror(h uint64, weight uint32) {
+	if p.minis == nil || h&p.miniMask != 0 {
+		return
+	}
+	for _, m := range p.minis {
+		if j, ok := m.index[h]; !ok || m.nodes[j].weight != weight {
+			m.Add(h, struct{}{}, weight)
+		}
+	}
+}
+
 // Remove drops key if held (an invalidation, not an eviction).
-func (p *WTinyLFU[K]) Remove(key K) bool {
+func (p *WTinyLFU[K, V]) Remove(key K) bool {
 	i, ok := p.index[key]
 	if !ok {
 		return false
@@ -400,26 +455,27 @@ func (p *WTinyLFU[K]) Remove(key K) bool {
 	return true
 }
 
-func (p *WTinyLFU[K]) alloc() int32 {
+func (p *WTinyLFU[K, V]) alloc() int32 {
 	if n := len(p.free); n > 0 {
 		i := p.free[n-1]
 		p.free = p.free[:n-1]
 		return i
 	}
-	p.nodes = append(p.nodes, wtNode[K]{})
+	p.nodes = append(p.nodes, wtNode[K, V]{})
 	return int32(len(p.nodes) - 1)
 }
 
-func (p *WTinyLFU[K]) drop(i int32) {
+func (p *WTinyLFU[K, V]) drop(i int32) {
 	n := &p.nodes[i]
 	p.unlink(i)
 	delete(p.index, n.key)
-	var zero K
-	n.key, n.region = zero, regionFree
+	var zeroK K
+	var zeroV V
+	n.key, n.value, n.region = zeroK, zeroV, regionFree
 	p.free = append(p.free, i)
 }
 
-func (p *WTinyLFU[K]) unlink(i int32) {
+func (p *WTinyLFU[K, V]) unlink(i int32) {
 	n := &p.nodes[i]
 	p.nodes[n.prev].next = n.next
 	p.nodes[n.next].prev = n.prev
@@ -427,7 +483,7 @@ func (p *WTinyLFU[K]) unlink(i int32) {
 }
 
 // pushMRU links i at the most recently used end of region r.
-func (p *WTinyLFU[K]) pushMRU(r wtRegion, i int32) {
+func (p *WTinyLFU[K, V]) pushMRU(r wtRegion, i int32) {
 	s := int32(r)
 	last := p.nodes[s].prev
 	n := &p.nodes[i]
@@ -438,7 +494,7 @@ func (p *WTinyLFU[K]) pushMRU(r wtRegion, i int32) {
 }
 
 // pushLRU links i at the least recently used end of region r.
-func (p *WTinyLFU[K]) pushLRU(r wtRegion, i int32) {
+func (p *WTinyLFU[K, V]) pushLRU(r wtRegion, i int32) {
 	s := int32(r)
 	first := p.nodes[s].next
 	n := &p.nodes[i]
@@ -449,18 +505,18 @@ func (p *WTinyLFU[K]) pushLRU(r wtRegion, i int32) {
 }
 
 // lru returns the least recently used node of region r, or -1.
-func (p *WTinyLFU[K]) lru(r wtRegion) int32 {
+func (p *WTinyLFU[K, V]) lru(r wtRegion) int32 {
 	if i := p.nodes[r].next; i != int32(r) {
 		return i
 	}
 	return -1
 }
 
-func (p *WTinyLFU[K]) protectedMax() uint64 {
+func (p *WTinyLFU[K, V]) protectedMax() uint64 {
 	return uint64(p.opts.ProtectedShare * float64(p.capacity-min(p.windowMax, p.capacity)))
 }
 
-func (p *WTinyLFU[K]) onHit(i int32) {
+func (p *WTinyLFU[K, V]) onHit(i int32) {
 	r := p.nodes[i].region
 	p.unlink(i)
 	switch r {
@@ -474,7 +530,7 @@ func (p *WTinyLFU[K]) onHit(i int32) {
 
 // demoteProtected moves the protected segment's LRU keys to probation while
 // the segment is over its share.
-func (p *WTinyLFU[K]) demoteProtected() {
+func (p *WTinyLFU[K, V]) demoteProtected() {
 	pm := p.protectedMax()
 	for p.weight[regionProtected] > pm {
 		j := p.lru(regionProtected)
@@ -486,7 +542,7 @@ func (p *WTinyLFU[K]) demoteProtected() {
 // evict moves the window's overflow to probation as candidates and, while
 // the total weight exceeds the capacity, lets each candidate duel the
 // probation's LRU victim (TinyLFU admission).
-func (p *WTinyLFU[K]) evict() {
+func (p *WTinyLFU[K, V]) evict() {
 	// Candidates are appended at probation's MRU end; the first of them is
 	// the oldest, and the duels proceed from it toward the MRU end.
 	cand := int32(-1)
@@ -531,14 +587,14 @@ func (p *WTinyLFU[K]) evict() {
 	}
 }
 
-func (p *WTinyLFU[K]) nextCandidate(i int32) int32 {
+func (p *WTinyLFU[K, V]) nextCandidate(i int32) int32 {
 	if i == int32(regionProbation) {
 		return -1
 	}
 	return i
 }
 
-func (p *WTinyLFU[K]) evictNode(i int32) {
+func (p *WTinyLFU[K, V]) evictNode(i int32) {
 	k, w := p.nodes[i].key, p.nodes[i].weight
 	p.drop(i)
 	if p.evicted != nil {
@@ -547,7 +603,7 @@ func (p *WTinyLFU[K]) evictNode(i int32) {
 }
 
 // admit is TinyLFU's admission: does the candidate displace the victim?
-func (p *WTinyLFU[K]) admit(cand, victim int32) bool {
+func (p *WTinyLFU[K, V]) admit(cand, victim int32) bool {
 	cf := p.sketch.frequency(p.nodes[cand].hash)
 	vf := p.sketch.frequency(p.nodes[victim].hash)
 	if cf > vf {
@@ -560,7 +616,7 @@ func (p *WTinyLFU[K]) admit(cand, victim int32) bool {
 }
 
 // record feeds the hill climber one access.
-func (p *WTinyLFU[K]) record(hit bool) {
+func (p *WTinyLFU[K, V]) record(hit bool) {
 	if p.opts.NoClimber {
 		return
 	}
@@ -603,7 +659,7 @@ func (p *WTinyLFU[K]) record(hit bool) {
 
 // climb moves the window's target by amount weight units; maybeTransfer
 // moves the entries.
-func (p *WTinyLFU[K]) climb(amount float64) {
+func (p *WTinyLFU[K, V]) climb(amount float64) {
 	w := float64(p.windowMax) + amount
 	switch {
 	case w < float64(p.windowMinLimit):
@@ -618,7 +674,7 @@ func (p *WTinyLFU[K]) climb(amount float64) {
 // maybeTransfer moves up to transferMax entries toward the window's target:
 // from the main region's LRU ends into the window when it should grow, from
 // the window's LRU end into probation when it should shrink.
-func (p *WTinyLFU[K]) maybeTransfer() {
+func (p *WTinyLFU[K, V]) maybeTransfer() {
 	for range transferMax {
 		switch {
 		case p.weight[regionWindow] > p.windowMax:
@@ -740,7 +796,7 @@ func (s *sketch) reset() {
 }
 
 // initMinis builds the mini-simulations of ClimberMiniSim.
-func (p *WTinyLFU[K]) initMinis() error {
+func (p *WTinyLFU[K, V]) initMinis() error {
 	o := p.opts
 	rate := uint64(1)
 	for uint64(o.ExpectedEntries)/(2*rate) >= uint64(o.MiniSimEntriesMin) {
@@ -749,7 +805,7 @@ func (p *WTinyLFU[K]) initMinis() error {
 	p.miniMask = rate - 1
 	for j, w := range o.MiniSimWindows {
 		seed := o.Seed + uint64(j+1)*0x9e3779b97f4a7c15
-		m, err := NewWTinyLFU(WTinyLFUOptions{
+		m, err := NewWTinyLFU[uint64, struct{}](WTinyLFUOptions{
 			Capacity:             max(o.Capacity/rate, 1),
 			ExpectedEntries:      max(o.ExpectedEntries/int(rate), 1),
 			Seed:                 seed,
@@ -779,7 +835,7 @@ func (p *WTinyLFU[K]) initMinis() error {
 // adoptBestMini ends a period: it folds the period's hits into each
 // mini-simulation's decayed score and gives the cache the window of the
 // best one.
-func (p *WTinyLFU[K]) adoptBestMini() {
+func (p *WTinyLFU[K, V]) adoptBestMini() {
 	// Keep the current window unless another scores strictly more: on a
 	// tie (at the start, no hits at all) switching only costs.
 	best := p.miniCurrent

@@ -17,9 +17,9 @@ func mixKey(k uint64) uint64 {
 	return k ^ k>>33
 }
 
-func newTestWTinyLFU(t testing.TB, opts WTinyLFUOptions) *WTinyLFU[uint64] {
+func newTestWTinyLFU(t testing.TB, opts WTinyLFUOptions) *WTinyLFU[uint64, struct{}] {
 	t.Helper()
-	p, err := NewWTinyLFU(opts, mixKey)
+	p, err := NewWTinyLFU[uint64, struct{}](opts, mixKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func newTestWTinyLFU(t testing.TB, opts WTinyLFUOptions) *WTinyLFU[uint64] {
 
 // checkInvariants walks every list and compares it with the index and the
 // per-region weights.
-func (p *WTinyLFU[K]) checkInvariants(t testing.TB) {
+func (p *WTinyLFU[K, V]) checkInvariants(t testing.TB) {
 	t.Helper()
 	seen := 0
 	for r := range 3 {
@@ -78,7 +78,7 @@ func TestWTinyLFUInvariants(t *testing.T) {
 					p.Remove(k)
 				case i%89 == 0:
 					if p.Contains(k) {
-						p.Add(k, w+10) // a held key grows
+						p.Add(k, struct{}{}, w+10) // a held key grows
 					}
 				default:
 					p.Access(k, w)
@@ -153,11 +153,11 @@ func TestWTinyLFUOversizedAndOptions(t *testing.T) {
 		{Capacity: 10, StepDecay: 2},
 		{Capacity: 10, TieAdmitProbability: 2},
 	} {
-		if _, err := NewWTinyLFU(bad, mixKey); err == nil {
+		if _, err := NewWTinyLFU[uint64, struct{}](bad, mixKey); err == nil {
 			t.Errorf("options %+v accepted", bad)
 		}
 	}
-	if _, err := NewWTinyLFU[uint64](WTinyLFUOptions{Capacity: 10}, nil); err == nil {
+	if _, err := NewWTinyLFU[uint64, struct{}](WTinyLFUOptions{Capacity: 10}, nil); err == nil {
 		t.Error("nil hash accepted")
 	}
 }
