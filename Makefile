@@ -11,10 +11,12 @@ build:
 	$(GO) build -o $(BIN) ./cmd/strata
 
 # The full suite, with the race detector, against real servers (MinIO) that
-# scripts/with-servers installs, starts on free 127.0.0.1 ports and stops.
+# scripts/with-servers installs, starts on free 127.0.0.1 ports and stops;
+# then a race-free pass with the invariants tag (expensive self-checks on),
+# which also runs the long single-goroutine trace replays that skip under -race.
 test: lint
 	./scripts/with-servers $(GO) test -race -count=1 -timeout 20m $(PKGS)
-	$(GO) test -count=1 -tags invariants -timeout 10m ./segment/ ./cachetiers/
+	$(GO) test -count=1 -tags invariants -timeout 10m ./segment/ ./cachetiers/ ./bench/
 
 # No external servers: tests that need one skip.
 test-short:

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/stratadb/strata/internal/race"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -639,6 +640,7 @@ func newMemoryTierSeed(t *testing.T, capacity int, seed uint64) Policy {
 // allowedGapPoints below LRU with the default seed and on the mean over
 // memoryTierSeeds, and never above Bélády's optimal.
 func TestCacheAcceptance(t *testing.T) {
+	skipUnderRace(t)
 	dir, ok := sharedTraces(t, "lirs")
 	if !ok {
 		t.Skipf("no LIRS traces at %s (../shared/traces/lirs from the repository root): skipping the issue 2 acceptance replay", dir)
@@ -707,6 +709,7 @@ var wtinylfuSeeds = []uint64{1, 2, 3}
 // at the acceptance capacities: its mean hit ratio over wtinylfuSeeds no more
 // than allowedGapPoints below LRU, and never above Bélády's optimal.
 func TestWTinyLFUAcceptance(t *testing.T) {
+	skipUnderRace(t)
 	dir, ok := sharedTraces(t, "lirs")
 	if !ok {
 		t.Skipf("no LIRS traces at %s: skipping the wtinylfu acceptance replay", dir)
@@ -809,5 +812,15 @@ func BenchmarkCachePolicy(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(trace)), "ns/access")
 			b.ReportMetric(100*float64(hits)/float64(len(trace)), "hit%")
 		})
+	}
+}
+
+// skipUnderRace skips a single-goroutine trace replay under -race: the
+// detector slows it tenfold and has nothing to find in it. `make test` runs
+// these in its race-free pass.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if race.Enabled {
+		t.Skip("single-goroutine trace replay: runs in the race-free pass of make test")
 	}
 }
