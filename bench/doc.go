@@ -55,8 +55,8 @@
 // decompresses it; a raw read does neither. So every reference below memory
 // is the raw read followed by the same segment.DecodeBlock into a fresh
 // buffer, and the ratio (ours / reference, "ratio-p50") isolates what the
-// cache machinery costs: the memory lookups, the single-flight fetch on its
-// own goroutine, the tier's bookkeeping, promotion into memory. The raw read
+// cache machinery costs: the memory lookups, the single-flight bookkeeping,
+// the tier's bookkeeping, promotion into memory. The raw read
 // alone is reported too ("ref-read-p50-ns"), so decode's share shows.
 //
 // Memory hits cost about as much as a clock read (some 50 ns here), so they
