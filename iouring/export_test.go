@@ -1,3 +1,5 @@
+//go:build linux
+
 package iouring_test
 
 import "unsafe"

@@ -19,9 +19,6 @@ type preader struct {
 	inflight atomic.Int64
 }
 
-// batchWorkersMax bounds the goroutines one ReadBatch uses on the fallback.
-const batchWorkersMax = 16
-
 func newPreader(r *Ring) *preader {
 	return &preader{r: r, sem: make(chan struct{}, r.opts.Entries)}
 }
@@ -84,7 +81,9 @@ func shortErr(n, want int) error {
 }
 
 func (e *preader) readBatch(ctx context.Context, reads []Read) error {
-	workers := min(len(reads), batchWorkersMax, cap(e.sem))
+	// pread has no other way to keep several reads in flight than one
+	// blocked thread each; Entries bounds them, as it bounds the ring.
+	workers := min(len(reads), cap(e.sem))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	work := func() {

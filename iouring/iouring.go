@@ -133,10 +133,10 @@ type Stats struct {
 	Retries        uint64 // resubmissions after EINTR, EAGAIN or a short read
 	Cancels        uint64 // IORING_OP_ASYNC_CANCEL submissions after a cancelled context
 	Batches        uint64 // ReadBatch calls
-	Handoffs       uint64 // times a completion reaper handed the role to a waiting goroutine
-	Errors         uint64 // reads that returned an error other than EOF
+	Handoffs       uint64 // times a reading goroutine handed the reaping to the ring's reaper goroutine
+	Errors         uint64 // reads that returned an error other than EOF, cancellations included
 	Bytes          uint64 // bytes read
-	InFlight       int64  // reads submitted and not yet completed, now
+	InFlight       int64  // requests (reads, cancels) published and not yet reaped, now
 	Files          int    // files added, now
 	FixedBuffers   int    // registered buffers
 	FixedFree      int    // registered buffers not handed out, now
@@ -175,10 +175,11 @@ type Ring struct {
 	files     []*fileEntry // by slot; nil = free
 	freeSlots []uint32
 	nfiles    int
-	nextGen   uint32
 }
 
-var logOnce sync.Map // Backend+reason -> struct{}: log each choice once per process
+// fileGen numbers the files added to any Ring, so that a File from another
+// Ring, or one removed from this Ring, never matches a slot's current file.
+var fileGen atomic.Uint32
 
 // Open makes a Ring. It uses io_uring when Supported() reports nil and
 // opts.ForcePread is false, and pread otherwise; it fails only for invalid
@@ -188,7 +189,7 @@ func Open(opts Options) (*Ring, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	r := &Ring{opts: opts, files: make([]*fileEntry, opts.MaxFiles), nextGen: 1}
+	r := &Ring{opts: opts, files: make([]*fileEntry, opts.MaxFiles)}
 	for i := opts.MaxFiles - 1; i >= 0; i-- {
 		r.freeSlots = append(r.freeSlots, uint32(i))
 	}
@@ -211,12 +212,11 @@ func Open(opts Options) (*Ring, error) {
 	if r.eng == nil {
 		r.eng, r.backend = newPreader(r), BackendPread
 	}
-	if _, dup := logOnce.LoadOrStore(string(r.backend)+"\x00"+r.reason, struct{}{}); !dup {
-		if r.reason == "" {
-			slog.Info("iouring: using io_uring", "entries", opts.Entries, "fixed_buffers", opts.FixedBuffers)
-		} else {
-			slog.Info("iouring: using pread fallback", "reason", r.reason)
-		}
+	if r.reason == "" {
+		slog.Info("iouring: ring open", "backend", r.backend, "entries", opts.Entries,
+			"fixed_buffers", opts.FixedBuffers, "max_files", opts.MaxFiles)
+	} else {
+		slog.Info("iouring: ring open", "backend", r.backend, "reason", r.reason)
 	}
 	return r, nil
 }
@@ -252,10 +252,9 @@ func (r *Ring) AddFile(f *os.File) (File, error) {
 		return File{}, fmt.Errorf("iouring: AddFile %s: %w", f.Name(), err)
 	}
 	r.freeSlots = r.freeSlots[:len(r.freeSlots)-1]
-	gen := r.nextGen
-	r.nextGen++
-	if r.nextGen == 0 {
-		r.nextGen = 1
+	gen := fileGen.Add(1)
+	for gen == 0 {
+		gen = fileGen.Add(1)
 	}
 	r.files[slot] = &fileEntry{f: f, fd: fd, gen: gen, direct: fl&oDirect != 0}
 	r.nfiles++
@@ -336,10 +335,15 @@ func (r *Ring) account(n int, err error) {
 	}
 }
 
-// ReadBatch performs all reads, with io_uring in one io_uring_enter per up to
-// Options.Entries reads, and waits for all of them. Each Read's N and Err are
-// set as ReadAt would return them; ReadBatch returns the first error among
-// them (or the error that stopped the batch as a whole).
+// ReadBatch performs all reads and waits for all of them. With io_uring it
+// publishes as many reads as the ring has free entries and submits them with
+// the one io_uring_enter that then waits for them; reads beyond that refill
+// the window as earlier ones complete, each submitted at once. With pread it
+// runs up to Options.Entries reads at a time. Each Read's N and Err are set
+// as ReadAt would return them; ReadBatch returns the first error among them
+// (io.EOF included), or the error that stopped the batch as a whole.
+// Cancellation of ctx is observed as in ReadAt: reads not yet started fail
+// with ctx.Err(), reads in flight are asked to cancel and waited for.
 func (r *Ring) ReadBatch(ctx context.Context, reads []Read) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -1,9 +1,12 @@
+//go:build linux
+
 package iouring_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -11,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stratadb/strata/iouring"
 )
@@ -168,7 +172,9 @@ func TestRandomAlignedReads(t *testing.T) {
 		if st.Bytes == 0 || st.Completed < 500 || st.InFlight != 0 || st.Files != 1 {
 			t.Errorf("Stats after 500 reads: %+v", st)
 		}
-		if r.Backend() == iouring.BackendIOUring && st.Enters > st.Submitted {
+		// One enter submits a read and waits for it; a signal (EINTR)
+		// now and then costs another.
+		if r.Backend() == iouring.BackendIOUring && st.Enters > st.Submitted+st.Submitted/20 {
 			t.Errorf("QD1 reads took %d enters for %d submissions; want one enter per read", st.Enters, st.Submitted)
 		}
 	})
@@ -336,11 +342,9 @@ func TestReadBatch(t *testing.T) {
 			}
 		}
 		if r.Backend() == iouring.BackendIOUring {
-			st := r.Stats()
-			t.Logf("300 reads in one batch: %d io_uring_enter calls", st.Enters-enters)
-			if st.Enters-enters >= 300 {
-				t.Errorf("ReadBatch of 300 took %d enters; submission is not batched", st.Enters-enters)
-			}
+			// The first 64 go in with one enter; each read that refills
+			// the window is submitted at once (see read_linux.go).
+			t.Logf("300 reads in one batch: %d io_uring_enter calls", r.Stats().Enters-enters)
 		}
 		// A small batch fits the ring: one enter submits it all.
 		small := reads[:32]
@@ -350,10 +354,11 @@ func TestReadBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		if r.Backend() == iouring.BackendIOUring {
-			if sub := r.Stats().Submitted; sub == 0 {
-				t.Fatal("nothing submitted")
+			// One enter submits all 32 and waits for all 32; a signal
+			// (EINTR) may cost a second.
+			if n := r.Stats().Enters - enters; n > 2 {
+				t.Errorf("32 reads in one batch took %d io_uring_enter calls, want 1", n)
 			}
-			t.Logf("32 reads in one batch: %d io_uring_enter calls", r.Stats().Enters-enters)
 		}
 		// A bad File fails only its own read.
 		bad := []iouring.Read{{File: h, Buf: iouring.AlignedBuffer(4096)}, {File: iouring.File{}, Buf: iouring.AlignedBuffer(4096)}}
@@ -367,16 +372,22 @@ func TestReadBatch(t *testing.T) {
 }
 
 func TestConcurrentReads(t *testing.T) {
+	for _, entries := range []uint32{2, 16} {
+		t.Run(fmt.Sprintf("entries=%d", entries), func(t *testing.T) { testConcurrentReads(t, entries) })
+	}
+}
+
+func testConcurrentReads(t *testing.T, entries uint32) {
 	const size = 4 << 20
 	path, data := testFile(t, size)
 	// Few entries and many goroutines: reads wait for slots (backpressure),
 	// share enters, and hand the reaping role around.
-	eachBackend(t, iouring.Options{Entries: 8}, func(t *testing.T, r *iouring.Ring) {
+	eachBackend(t, iouring.Options{Entries: entries}, func(t *testing.T, r *iouring.Ring) {
 		h, err := r.AddFile(openDirect(t, path))
 		if err != nil {
 			t.Fatal(err)
 		}
-		const goroutines, perG = 24, 150
+		const goroutines, perG = 24, 100
 		var wg sync.WaitGroup
 		errs := make(chan error, goroutines)
 		for g := 0; g < goroutines; g++ {
@@ -431,9 +442,17 @@ func TestConcurrentReads(t *testing.T) {
 }
 
 func TestContextCancelled(t *testing.T) {
+	// With 2 entries, cancel requests (which no goroutine waits for) can hold
+	// every slot: readers must still make progress.
+	for _, entries := range []uint32{2, 16} {
+		t.Run(fmt.Sprintf("entries=%d", entries), func(t *testing.T) { testContextCancelled(t, entries) })
+	}
+}
+
+func testContextCancelled(t *testing.T, entries uint32) {
 	const size = 4 << 20
 	path, data := testFile(t, size)
-	eachBackend(t, iouring.Options{Entries: 16}, func(t *testing.T, r *iouring.Ring) {
+	eachBackend(t, iouring.Options{Entries: entries}, func(t *testing.T, r *iouring.Ring) {
 		h, err := r.AddFile(openDirect(t, path))
 		if err != nil {
 			t.Fatal(err)
@@ -493,12 +512,28 @@ func TestContextCancelled(t *testing.T) {
 		if cancelled == 0 {
 			t.Error("no read observed the cancellation")
 		}
-		if st := r.Stats(); st.InFlight != 0 {
-			t.Errorf("InFlight = %d after cancellation", st.InFlight)
+		// The ring still works, with every slot, and the read reaps the
+		// completions of the cancel requests left behind.
+		var wg2 sync.WaitGroup
+		for g := 0; g < 2*int(entries); g++ {
+			wg2.Add(1)
+			go func(g int) {
+				defer wg2.Done()
+				buf := iouring.AlignedBuffer(4096)
+				off := int64(g) * 4096
+				if n, err := r.ReadAt(context.Background(), h, buf, off); err != nil || n != 4096 || !bytes.Equal(buf, data[off:off+4096]) {
+					t.Errorf("ReadAt after cancellation = %d, %v", n, err)
+				}
+			}(g)
 		}
-		// The ring still works.
-		if n, err := r.ReadAt(context.Background(), h, buf, 8192); err != nil || n != 4096 || !bytes.Equal(buf, data[8192:8192+4096]) {
-			t.Errorf("ReadAt after cancellation = %d, %v", n, err)
+		wg2.Wait()
+		// Cancel requests have no waiter; the ring reaps them in the
+		// background, and Close waits for them.
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if st := r.Stats(); st.InFlight != 0 {
+			t.Errorf("InFlight = %d after Close", st.InFlight)
 		}
 	})
 }
@@ -596,6 +631,19 @@ func TestRemoveFile(t *testing.T) {
 		if _, err := r.ReadAt(context.Background(), iouring.File{}, buf, 0); !errors.Is(err, iouring.ErrUnknownFile) {
 			t.Errorf("ReadAt of the zero File = %v", err)
 		}
+		// A File of another Ring, in the same slot, is not this Ring's.
+		other, err := iouring.Open(iouring.Options{MaxFiles: 1, ForcePread: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		oh, err := other.AddFile(fB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.ReadAt(context.Background(), oh, buf, 0); !errors.Is(err, iouring.ErrUnknownFile) {
+			t.Errorf("ReadAt of another ring's File = %v, want ErrUnknownFile", err)
+		}
 		if st := r.Stats(); st.Files != 1 {
 			t.Errorf("Stats.Files = %d, want 1", st.Files)
 		}
@@ -671,5 +719,100 @@ func TestRemoveFileDuringReads(t *testing.T) {
 		}
 		close(stop)
 		wg.Wait()
+	})
+}
+
+// TestMixedStress runs reads, batches, reads with tiny deadlines, fixed
+// buffers and file removal at once, on a small ring, and checks every byte
+// that any read returned against the file.
+func TestMixedStress(t *testing.T) {
+	const size = 2 << 20
+	path, data := testFile(t, size)
+	iters := 300
+	if testing.Short() {
+		iters = 50
+	}
+	eachBackend(t, iouring.Options{Entries: 4, FixedBuffers: 4, FixedBufferSize: 8192, MaxFiles: 4}, func(t *testing.T, r *iouring.Ring) {
+		f := openDirect(t, path)
+		h, err := r.AddFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check := func(what string, buf []byte, off int64, n int, err error) bool {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, iouring.ErrUnknownFile) {
+				return true
+			}
+			if err != nil || n != len(buf) || !bytes.Equal(buf, data[off:off+int64(n)]) {
+				t.Errorf("%s of %d at %d = %d, %v", what, len(buf), off, n, err)
+				return false
+			}
+			return true
+		}
+		var wg sync.WaitGroup
+		for g := 0; g < 12; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(g), 77))
+				buf := iouring.AlignedBuffer(8192)
+				for i := 0; i < iters; i++ {
+					off := int64(rng.IntN(size/4096-2)) * 4096
+					switch op := rng.IntN(10); {
+					case op < 4:
+						n, err := r.ReadAt(context.Background(), h, buf, off)
+						if !check("ReadAt", buf, off, n, err) {
+							return
+						}
+					case op < 6:
+						ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rng.IntN(30))*time.Microsecond)
+						n, err := r.ReadAt(ctx, h, buf, off)
+						cancel()
+						if !check("ReadAt with a deadline", buf, off, n, err) {
+							return
+						}
+					case op < 8:
+						ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rng.IntN(200))*time.Microsecond)
+						reads := make([]iouring.Read, 1+rng.IntN(9))
+						for k := range reads {
+							reads[k] = iouring.Read{File: h, Buf: iouring.AlignedBuffer(4096), Off: int64(rng.IntN(size/4096)) * 4096}
+						}
+						r.ReadBatch(ctx, reads)
+						cancel()
+						for _, rd := range reads {
+							if !check("batch read", rd.Buf, rd.Off, rd.N, rd.Err) {
+								return
+							}
+						}
+					case op < 9:
+						fb, release, ok := r.FixedBuffer()
+						if !ok {
+							continue
+						}
+						n, err := r.ReadAt(context.Background(), h, fb, off)
+						ok = check("fixed ReadAt", fb, off, n, err)
+						release()
+						if !ok {
+							return
+						}
+					default:
+						// A second handle on the same file, added and removed.
+						h2, err := r.AddFile(f)
+						if err != nil {
+							continue // the table may be full
+						}
+						n, err := r.ReadAt(context.Background(), h2, buf[:4096], off)
+						if !check("ReadAt of a second handle", buf[:4096], off, n, err) {
+							return
+						}
+						if err := r.RemoveFile(h2); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			}(g)
+		}
+		wg.Wait()
+		t.Logf("stats %+v", r.Stats())
 	})
 }

@@ -3,6 +3,7 @@
 package iouring
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,41 +18,60 @@ import (
 // The submission and completion protocol.
 //
 // Slots. A uring has Options.Entries slots; a slot is one request in flight
-// (a read, or an IORING_OP_ASYNC_CANCEL). A read takes a free slot before it
-// touches the SQ, so at most Entries SQEs are ever unconsumed on the SQ and
-// at most Entries CQEs are ever pending on the CQ, which has 2*Entries
+// (a read, or an IORING_OP_ASYNC_CANCEL). A request takes a free slot before
+// it touches the SQ, so at most Entries SQEs are ever unconsumed on the SQ
+// and at most Entries CQEs are ever pending on the CQ, which has 2*Entries
 // entries: neither ring can overflow, and a read that finds no free slot
 // waits (backpressure, bounded by Entries). user_data carries the slot index
 // and the slot's generation, bumped on every submission, so a late cancel or
 // a stale completion can never be mistaken for a newer request in the slot.
 //
-// Submission. A goroutine fills its SQE under sqMu and publishes the SQ tail;
-// it does not have to enter the kernel itself. Whoever enters next submits
-// every published SQE: the completion leader (below) passes the count with
-// its io_uring_enter, and a goroutine that does not lead calls flush, where
-// one goroutine at a time submits everything published so far while others
-// return at once (flat combining; the last one out re-checks the SQ). Many
-// goroutines' reads therefore share one io_uring_enter, and ReadBatch
-// publishes all its SQEs before a single enter.
+// Completion: leader/followers (Schmidt et al., "Leader/Followers", PLoP
+// 2000). At most one goroutine at a time, the leader, reaps the CQ: it calls
+// io_uring_enter(to_submit, min_complete, GETEVENTS), hands each CQE to its
+// slot's waiter with a non-blocking send on a channel whose capacity covers
+// every request of that waiter, and goes back to the kernel. Everyone else
+// parks on its channel. No goroutine exists per request.
 //
-// Completion: leader/followers, as in Schmidt's Leader/Followers pattern.
-// Exactly one waiting goroutine at a time, the leader, reaps the CQ: it
-// calls io_uring_enter(to_submit, min_complete=1, GETEVENTS), then hands each
-// CQE to its slot's waiter with a non-blocking send on a channel whose
-// capacity covers every request of that waiter, and goes back to the kernel
-// until its own request completed. Then it resigns, and if requests remain in
-// flight it leaves a token on leadTok; a parked follower takes it and becomes
-// the next leader. No goroutine exists per request and there is no reaper
-// goroutine: at QD1 the reading goroutine submits and waits in a single
-// io_uring_enter, with no goroutine switch on the path (measured in
-// bench_test.go against fio).
+//   - A reader that finds no leader leads itself, until its own read
+//     completes. Alone (QD1) it submits and waits in one io_uring_enter with
+//     no goroutine switch on the path, which is what lets it match fio's
+//     latency (bench_test.go).
+//   - When a reader's term ends with other requests still in flight, it hands
+//     the leadership, without releasing it, to the ring's reaper goroutine,
+//     which leads until nothing is in flight. Under sustained concurrency the
+//     leadership thus stays with the reaper instead of passing from reader to
+//     reader; each such pass was a goroutine wake-up during which completions
+//     piled up unreaped (measured: a third fewer CQEs waiting on the CQ).
 //
-// Why the token is never lost: a request counts in inflight from before its
-// SQE is published until its CQE is reaped. A follower parks only after its
-// CompareAndSwap of leading failed, so its inflight increment precedes the
-// leader's Store(false), after which the leader reads inflight > 0 and leaves
-// a token. A follower that takes the token tries to lead before anything
-// else, so a token is only dropped when some other goroutine leads.
+// Submission. A goroutine fills its SQE under sqMu and publishes the SQ tail,
+// then submits it at once with io_uring_enter (flush), unless the leader is
+// awake (in user space between two enters), in which case the leader submits
+// it with its next enter. flush is flat combining: one goroutine at a time
+// enters and submits everything published so far; others return at once, and
+// the last one out re-checks the SQ. Submitting at once matters more than
+// batching submissions: holding SQEs back to submit many with one enter (as
+// an earlier version did, yielding the leader's P to let woken readers
+// publish first) cost a quarter of the QD32 IOPS, because the device then
+// sees bursts instead of a steady queue; fio's default is the same
+// (iodepth_batch_submit=1). ReadBatch still publishes all of its first reads
+// before the one enter that submits them and waits.
+//
+// Invariants, and why no goroutine waits forever:
+//   - A request counts in inflight from before its SQE is published until its
+//     CQE is reaped. A follower parks only after its CompareAndSwap of leading
+//     failed. A leader that leaves reads inflight after its Store(false) of
+//     leading, so it sees any such follower's request, and then takes the
+//     leadership back for the reaper; the reaper leads until inflight is 0.
+//   - A published SQE is submitted without waiting for any completion: its
+//     publisher either flushes, or saw the leader awake before the leader's
+//     Store(false) of awake, after which the leader counts it in to_submit
+//     (or flushes it when it resigns).
+//   - Nobody sleeps in the kernel unless a request is in flight whose CQE
+//     will wake it: the reader-leader's own, or, for the reaper, inflight > 0
+//     re-checked after its last reap.
+//   - If io_uring_enter fails for good, brokenCh is closed and every waiter
+//     returns the error; its slot stays taken, as the kernel may own its buffer.
 type uring struct {
 	r    *Ring
 	m    *ringMem
@@ -63,13 +83,17 @@ type uring struct {
 	sqMu  sync.Mutex
 	sqPub uint32 // SQ tail we have published; under sqMu
 
-	submitting atomic.Bool   // a goroutine is in flush's io_uring_enter
-	leading    atomic.Bool   // a goroutine is the completion leader
-	awake      atomic.Bool   // the leader is in user space and will submit before it sleeps
-	leadTok    chan struct{} // capacity 1: "requests in flight and no leader"
-	inflight   atomic.Int64  // requests published and not yet reaped
+	submitting atomic.Bool  // a goroutine is in flush's io_uring_enter
+	leading    atomic.Bool  // a goroutine is the completion leader
+	awake      atomic.Bool  // the leader is in user space and will submit before it sleeps
+	inflight   atomic.Int64 // requests published and not yet reaped
+
+	reaperWake chan struct{} // capacity 1: "requests in flight and no leader"
+	reaperStop chan struct{} // closed by close
+	reaperDone chan struct{} // closed when the reaper goroutine returned
 
 	brokenErr atomic.Pointer[error] // io_uring_enter failed for good
+	brokenCh  chan struct{}         // closed when brokenErr is set
 
 	batches sync.Pool // *batchState
 }
@@ -84,7 +108,7 @@ type slot struct {
 	notify chan uint32 // where the leader delivers this slot's completion
 	own    chan uint32 // capacity 1: notify of a single ReadAt
 
-	// The read, or the user_data to cancel when kind is kindCancel.
+	// The read, or, for a cancel request, the user_data to cancel.
 	fe        *fileEntry
 	file      uint32
 	buf       []byte // keeps the caller's buffer reachable while the kernel uses it
@@ -116,7 +140,8 @@ func newURing(r *Ring) (*uring, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &uring{r: r, m: m, leadTok: make(chan struct{}, 1)}
+	u := &uring{r: r, m: m, reaperWake: make(chan struct{}, 1),
+		reaperStop: make(chan struct{}), reaperDone: make(chan struct{}), brokenCh: make(chan struct{})}
 	if err := u.registerFileTable(r.opts.MaxFiles); err != nil {
 		m.close()
 		return nil, fmt.Errorf("%w: %w", errNoFixedFiles, err)
@@ -138,6 +163,7 @@ func newURing(r *Ring) (*uring, error) {
 		u.free <- uint32(i)
 	}
 	u.batches.New = func() any { return &batchState{ch: make(chan uint32, n)} }
+	go u.reaper()
 	return u, nil
 }
 
@@ -150,9 +176,14 @@ func (u *uring) broken() error {
 	return nil
 }
 
+// setBroken records that io_uring_enter failed with an error that retrying
+// cannot fix. Every waiting goroutine then returns it; their slots stay
+// taken, since the kernel may still own their buffers.
 func (u *uring) setBroken(err error) {
 	err = fmt.Errorf("iouring: io_uring_enter: %w", err)
-	u.brokenErr.CompareAndSwap(nil, &err)
+	if u.brokenErr.CompareAndSwap(nil, &err) {
+		close(u.brokenCh)
+	}
 }
 
 // tryAcquire takes a free slot without waiting.
@@ -165,16 +196,23 @@ func (u *uring) tryAcquire() (uint32, bool) {
 	}
 }
 
-// acquire takes a free slot, waiting while all Entries are in flight.
-func (u *uring) acquire(done <-chan struct{}) (uint32, bool) {
+// acquire takes a free slot, waiting while all Entries are in flight. Slots
+// held by cancel requests, which no goroutine waits for, are freed by the
+// leader that reaps their completions (see reaper).
+func (u *uring) acquire(ctx context.Context) (uint32, error) {
 	if i, ok := u.tryAcquire(); ok {
-		return i, true
+		return i, nil
+	}
+	if err := u.broken(); err != nil {
+		return 0, err
 	}
 	select {
 	case i := <-u.free:
-		return i, true
-	case <-done:
-		return 0, false
+		return i, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-u.brokenCh:
+		return 0, u.broken()
 	}
 }
 
@@ -256,7 +294,7 @@ func retryable(err error) bool {
 // submitting, in which case that goroutine re-checks the SQ before it leaves.
 func (u *uring) flush() {
 	for u.unsubmitted() != 0 && u.submitting.CompareAndSwap(false, true) {
-		for spins := 0; ; spins++ {
+		for {
 			n := u.unsubmitted()
 			if n == 0 {
 				break
@@ -279,59 +317,45 @@ func (u *uring) flush() {
 }
 
 // next returns the index of the next slot completed for the caller, whose
-// completions arrive on ch, leading the reaping when no one else does. It
-// returns cancelled when done is closed first; the caller then asks the
-// kernel to cancel and calls next again with a nil done.
-func (u *uring) next(done <-chan struct{}, ch chan uint32) (i uint32, cancelled bool, err error) {
-	haveToken := false
-	for {
-		if !haveToken {
-			select {
-			case i := <-ch:
-				return i, false, nil
-			default:
-			}
-		}
-		haveToken = false
-		if u.leading.CompareAndSwap(false, true) {
-			i, cancelled, err = u.lead(done, ch)
-			u.resign()
-			return i, cancelled, err
-		}
-		if !u.awake.Load() {
-			u.flush()
-		}
-		if err := u.broken(); err != nil {
-			return 0, false, err
-		}
-		select {
-		case i := <-ch:
-			return i, false, nil
-		case <-u.leadTok:
-			haveToken = true
-		case <-done:
-			return 0, true, nil
-		}
+// completions arrive on ch and who has want requests in flight, leading the
+// reaping when no one else does. It returns cancelled when done is closed
+// first; the caller then asks the kernel to cancel and calls next again with
+// a nil done.
+func (u *uring) next(done <-chan struct{}, ch chan uint32, want int) (i uint32, cancelled bool, err error) {
+	select {
+	case i := <-ch:
+		return i, false, nil
+	default:
+	}
+	if u.leading.CompareAndSwap(false, true) {
+		i, cancelled, err = u.lead(done, ch, want)
+		u.resign()
+		return i, cancelled, err
+	}
+	// Someone leads, and will reap our completion or hand the leadership
+	// to the reaper.
+	if !u.awake.Load() {
+		u.flush()
+	}
+	select {
+	case i := <-ch:
+		return i, false, nil
+	case <-done:
+		return 0, true, nil
+	case <-u.brokenCh:
+		return 0, false, u.broken()
 	}
 }
 
 // lead reaps completions for everyone until one arrives on ch.
 //
-// While the leader is in user space (awake), other goroutines publish SQEs
-// without entering the kernel: the leader submits them with its next enter.
-// After handing completions to other goroutines it yields once, so that they
-// can run and publish their next reads first; a burst of completions then
-// costs one io_uring_enter (and one doorbell write to the device) for all of
-// the reads that follow it, instead of one each. This is what fio does at
-// iodepth > 1 (reap a batch, submit a batch), and the measurements in
-// bench_test.go showed the submit syscall, not the completion path, to be
-// the cost that matters on virtio disks.
-func (u *uring) lead(done <-chan struct{}, ch chan uint32) (uint32, bool, error) {
+// A leader whose want requests are all that is in flight (a ReadBatch on an
+// otherwise idle ring) waits for all of them in one io_uring_enter. A reader
+// arriving meanwhile submits its own SQE and waits at most for the batch.
+func (u *uring) lead(done <-chan struct{}, ch chan uint32, want int) (uint32, bool, error) {
 	u.awake.Store(true)
 	for {
-		if u.reap() {
-			runtime.Gosched()
-		}
+		u.reap()
 		select {
 		case i := <-ch:
 			return i, false, nil
@@ -349,7 +373,11 @@ func (u *uring) lead(done <-chan struct{}, ch chan uint32) (uint32, bool, error)
 		// themselves; those that saw true published before this store, so
 		// unsubmitted counts their SQEs.
 		u.awake.Store(false)
-		err := u.enter(u.unsubmitted(), 1, enterGetEvents)
+		minComplete := uint32(1)
+		if want > 1 && u.inflight.Load() <= int64(want) {
+			minComplete = uint32(want)
+		}
+		err := u.enter(u.unsubmitted(), minComplete, enterGetEvents)
 		u.awake.Store(true)
 		if err != nil && !retryable(err) {
 			u.setBroken(err)
@@ -358,49 +386,99 @@ func (u *uring) lead(done <-chan struct{}, ch chan uint32) (uint32, bool, error)
 	}
 }
 
-// resign ends a goroutine's term as leader. It submits what others published
-// while it was awake, and if requests are still in flight it leaves the
-// token for a follower.
+// resign ends a reading goroutine's term as leader. It submits what others
+// published while it was awake. If requests are still in flight it hands the
+// leadership to the reaper goroutine without releasing it, so that no reader
+// takes it back during the microseconds the reaper needs to wake: under
+// sustained concurrency the leadership then stays with the reaper instead of
+// passing from reader to reader, each pass a goroutine wake-up during which
+// completions pile up unreaped. A lone reader at QD1 never involves it.
 func (u *uring) resign() {
+	u.reap() // e.g. cancel requests' completions, which no one waits for
 	u.awake.Store(false)
 	u.flush()
+	if u.inflight.Load() > 0 && u.broken() == nil {
+		u.handToReaper()
+		return
+	}
+	u.releaseLeadership()
+}
+
+// releaseLeadership gives up the leadership. A goroutine that published after
+// the caller's last look at inflight and failed its CompareAndSwap before
+// the Store(false) has parked with nobody leading, so inflight is read again
+// after the store, and the leadership taken back for the reaper if needed.
+func (u *uring) releaseLeadership() {
 	u.leading.Store(false)
-	if u.inflight.Load() > 0 {
-		select {
-		case u.leadTok <- struct{}{}:
-			u.r.stats.handoffs.Add(1)
-		default:
-		}
+	if u.inflight.Load() > 0 && u.broken() == nil && u.leading.CompareAndSwap(false, true) {
+		u.handToReaper()
 	}
 }
 
-// reap consumes every CQE on the CQ; only the leader (or Close) calls it. It
-// reports whether it woke another goroutine.
-func (u *uring) reap() (wokeOthers bool) {
+func (u *uring) handToReaper() {
+	u.r.stats.handoffs.Add(1)
+	select {
+	case u.reaperWake <- struct{}{}:
+	default:
+		panic("iouring: invariant: reaper woken twice; the leadership is not exclusive")
+	}
+}
+
+// reaper is the ring's one goroutine: it leads whenever a reader hands it the
+// leadership, until no request is in flight.
+func (u *uring) reaper() {
+	defer close(u.reaperDone)
+	for {
+		select {
+		case <-u.reaperWake:
+		case <-u.reaperStop:
+			return
+		}
+		// The leadership is ours.
+		u.awake.Store(true)
+		for u.broken() == nil {
+			u.reap()
+			// Never sleep in the kernel with nothing in flight: no
+			// completion would come to wake us.
+			if u.inflight.Load() == 0 {
+				break
+			}
+			u.awake.Store(false)
+			err := u.enter(u.unsubmitted(), 1, enterGetEvents)
+			u.awake.Store(true)
+			if err != nil && !retryable(err) {
+				u.setBroken(err)
+			}
+		}
+		u.awake.Store(false)
+		u.flush()
+		u.releaseLeadership()
+	}
+}
+
+// reap consumes every CQE on the CQ; only the leader (or Close) calls it.
+func (u *uring) reap() {
 	m := u.m
 	head := atomic.LoadUint32(m.cqHead)
 	tail := atomic.LoadUint32(m.cqTail)
 	if head == tail {
-		return false
+		return
 	}
+	// A reaped request no longer needs a leader: inflight drops before the
+	// waiters are handed their completions, so that a waiter that returns
+	// no longer counts in Stats.InFlight.
 	n := tail - head
-	for ; head != tail; head++ {
-		c := &m.cqes[head&m.cqMask]
-		if u.dispatch(c.userData, c.res) {
-			wokeOthers = true
-		}
-	}
-	atomic.StoreUint32(m.cqHead, head)
-	// inflight drops only after the waiters were handed their completions,
-	// so it never undercounts the requests that still need a leader.
 	u.inflight.Add(-int64(n))
 	u.r.stats.completed.Add(uint64(n))
-	return wokeOthers
+	for ; head != tail; head++ {
+		c := &m.cqes[head&m.cqMask]
+		u.dispatch(c.userData, c.res)
+	}
+	atomic.StoreUint32(m.cqHead, head)
 }
 
-// dispatch hands one completion to its waiter; it reports whether that may
-// have woken a goroutine (a send on another waiter's channel).
-func (u *uring) dispatch(ud uint64, res int32) bool {
+// dispatch hands one completion to its waiter.
+func (u *uring) dispatch(ud uint64, res int32) {
 	i := uint32(ud) & udIndexMask
 	if int(i) >= len(u.slots) {
 		panic(fmt.Sprintf("iouring: invariant: CQE user_data %#x names slot %d of %d", ud, i, len(u.slots)))
@@ -412,11 +490,10 @@ func (u *uring) dispatch(ud uint64, res int32) bool {
 	s.res = res
 	if ud&udKindCancel != 0 {
 		u.release(i) // nobody waits for a cancel request
-		return false
+		return
 	}
 	select {
 	case s.notify <- i:
-		return true
 	default:
 		panic(fmt.Sprintf("iouring: invariant: completion channel of slot %d is full", i))
 	}
@@ -425,6 +502,8 @@ func (u *uring) dispatch(ud uint64, res int32) bool {
 // close releases the ring. The caller holds Ring.mu exclusively, so no read
 // is waiting; cancel requests may still be in flight, and are reaped first.
 func (u *uring) close() error {
+	close(u.reaperStop)
+	<-u.reaperDone
 	for u.inflight.Load() > 0 && u.broken() == nil {
 		u.reap()
 		if u.inflight.Load() == 0 {
