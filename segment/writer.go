@@ -10,6 +10,8 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/stratadb/strata/internal/invariants"
 )
 
 // WriterOptions configure a Writer. The zero value is valid: no compression,
@@ -285,6 +287,17 @@ func (w *Writer) Finish() ([]byte, error) {
 	w.state = writerFinished
 	out := w.buf
 	w.buf = nil
+	if invariants.Enabled {
+		// Assert validity right before the bytes leave for a disk (TigerBeetle's
+		// discipline): what the writer made must read back whole.
+		ix, err := Verify(w.id, out[w.base:])
+		if err != nil {
+			panic(fmt.Sprintf("segment: invariant: segment %s fails Verify right after Finish: %v", w.id.Short(), err))
+		}
+		if ix.Records != w.records {
+			panic(fmt.Sprintf("segment: invariant: segment %s holds %d records, the writer added %d", w.id.Short(), ix.Records, w.records))
+		}
+	}
 	return out, nil
 }
 
