@@ -15,6 +15,10 @@ import (
 const (
 	setupCQSize = 1 << 3 // IORING_SETUP_CQSIZE: cq_entries is set by us
 	setupClamp  = 1 << 4 // IORING_SETUP_CLAMP
+	// IORING_SETUP_COOP_TASKRUN (5.19): completions are not signalled to
+	// a submitting thread running in user space; they wait for its next
+	// entry to the kernel.
+	setupCoopTaskrun = 1 << 8
 )
 
 // io_uring_params.features.

@@ -47,7 +47,9 @@ import (
 // p50-ratio-vs-fio compares the two; p50-ratio-vs-fio-clat compares our
 // end-to-end p50 with fio's completion latency alone, which leaves out the
 // ~13 us submit syscall that every read pays on virtio. iops, fio-iops,
-// iops-ratio-vs-fio (QD32); *-vs-fio-psync compare the pread backend with
+// iops-ratio-vs-fio (QD32, totals) and iops-ratio-vs-fio-pairs-p50 (the
+// median of the ratios of each segment of ours and the fio run right after
+// it, robust to the drift); *-vs-fio-psync compare the pread backend with
 // fio's psync engine (numjobs = queue depth), its like-for-like.
 
 var benchTmp string // removed by TestMain
@@ -210,7 +212,8 @@ type fioSum struct {
 	runs                                   int
 	ms                                     float64
 	ios                                    float64
-	latP50, latP99, clatP50, clatP99, slat float64 // sums of value*ms
+	latP50, latP99, clatP50, clatP99, slat float64   // sums of value*ms
+	pairRatios                             []float64 // per segment: our IOPS / fio's
 }
 
 func (s *fioSum) add(r fioResult) {
@@ -225,28 +228,52 @@ func (s *fioSum) add(r fioResult) {
 	s.slat += r.slatMean * w
 }
 
+// addPaired adds a fio run that followed a segment of ours of ops
+// operations in d, and remembers the IOPS ratio of the pair.
+func (s *fioSum) addPaired(r fioResult, d time.Duration, ops int) {
+	s.add(r)
+	s.pairRatios = append(s.pairRatios, float64(ops)/d.Seconds()/r.iops)
+}
+
+// pairMedian is the median over the pairs of our IOPS over fio's: each pair
+// saw the same machine within a second, so drifts of the device between
+// pairs cancel out, which a ratio of the totals does not do.
+func (s *fioSum) pairMedian() float64 {
+	r := slices.Clone(s.pairRatios)
+	slices.Sort(r)
+	if len(r) == 0 {
+		return 0
+	}
+	if len(r)%2 == 1 {
+		return r[len(r)/2]
+	}
+	return (r[len(r)/2-1] + r[len(r)/2]) / 2
+}
+
 func (s *fioSum) result() fioResult {
 	return fioResult{iops: s.ios / s.ms * 1000, latP50: s.latP50 / s.ms, latP99: s.latP99 / s.ms,
 		clatP50: s.clatP50 / s.ms, clatP99: s.clatP99 / s.ms, slatMean: s.slat / s.ms}
 }
 
 // paired runs total operations through run, in chunks, and after every
-// segment of them calls ref for as long as that segment took. It returns the
+// segment of them calls ref for as long as that segment took, with the
+// number of operations the segment ran. It returns the
 // time spent in run.
-func paired(b *testing.B, total int, run func(n int), ref func(time.Duration)) time.Duration {
+func paired(b *testing.B, total int, run func(n int), ref func(time.Duration, int)) time.Duration {
 	var ours, seg time.Duration
+	segOps := 0
 	chunk := min(total, 64)
 	for done := 0; done < total; {
 		n := min(chunk, total-done)
 		t0 := time.Now()
 		run(n)
 		d := time.Since(t0)
-		ours, seg, done = ours+d, seg+d, done+n
+		ours, seg, done, segOps = ours+d, seg+d, done+n, segOps+n
 		if seg >= segment || (done == total && seg >= minPairedRun) {
 			b.StopTimer()
-			ref(seg)
+			ref(seg, segOps)
 			b.StartTimer()
-			seg = 0
+			seg, segOps = 0, 0
 		}
 		// Chunks of about a tenth of a segment.
 		chunk = max(1, int(int64(segment/10)*int64(n)/max(int64(d), 1)))
@@ -268,8 +295,10 @@ func percentile(sorted []int64, p float64) float64 {
 //   - qd=32/via=goroutines: IOPS of 32 goroutines calling ReadAt, against fio
 //     at iodepth=32. This is how the cache tier reads: one goroutine per
 //     request.
+//   - qd=32/via=goroutines-coop: the same with Options.CoopTaskrun.
 //   - qd=32/via=batch: IOPS of one goroutine keeping 32 reads in flight with
-//     ReadBatch on a 32-entry ring, against fio at iodepth=32.
+//     ReadBatch on a 32-entry ring, against fio at iodepth=32: fio's own
+//     shape (one thread, 32 in flight), the like-for-like comparison.
 //
 // The pread backend is also compared with fio's psync engine (numjobs=qd).
 func BenchmarkRandRead4K(b *testing.B) {
@@ -277,10 +306,13 @@ func BenchmarkRandRead4K(b *testing.B) {
 	type variant struct {
 		name string
 		qd   int
-		via  string // "goroutines" or "batch"
+		via  string // "goroutines", "goroutines-coop" (Options.CoopTaskrun) or "batch"
 	}
-	for _, v := range []variant{{"qd=1", 1, "goroutines"}, {"qd=32", 32, "goroutines"}, {"qd=32", 32, "batch"}} {
+	for _, v := range []variant{{"qd=1", 1, "goroutines"}, {"qd=32", 32, "goroutines"}, {"qd=32", 32, "goroutines-coop"}, {"qd=32", 32, "batch"}} {
 		for _, backend := range []iouring.Backend{iouring.BackendIOUring, iouring.BackendPread} {
+			if v.via == "goroutines-coop" && backend == iouring.BackendPread {
+				continue // an io_uring option
+			}
 			name := fmt.Sprintf("%s/backend=%s", v.name, backend)
 			if v.qd > 1 {
 				name += "/via=" + v.via
@@ -293,15 +325,15 @@ func BenchmarkRandRead4K(b *testing.B) {
 				}
 				fioPath(b)
 				var ref, refSync fioSum
-				refs := func(d time.Duration) {
-					ref.add(runFio(b, path, size, "io_uring", v.qd, d))
+				refs := func(d time.Duration, ops int) {
+					ref.addPaired(runFio(b, path, size, "io_uring", v.qd, d), d, ops)
 					if backend == iouring.BackendPread {
-						refSync.add(runFio(b, path, size, "psync", v.qd, d))
+						refSync.addPaired(runFio(b, path, size, "psync", v.qd, d), d, ops)
 					}
 				}
 				// For batches, Entries is the window: exactly qd reads
 				// in flight.
-				opts := iouring.Options{ForcePread: backend == iouring.BackendPread}
+				opts := iouring.Options{ForcePread: backend == iouring.BackendPread, CoopTaskrun: v.via == "goroutines-coop"}
 				if v.via == "batch" {
 					opts.Entries = uint32(v.qd)
 				}
@@ -330,7 +362,7 @@ func BenchmarkRandRead4K(b *testing.B) {
 	}
 }
 
-func benchQD1(b *testing.B, r *iouring.Ring, h iouring.File, blocks int, refs func(time.Duration), fio, fioSync *fioSum) {
+func benchQD1(b *testing.B, r *iouring.Ring, h iouring.File, blocks int, refs func(time.Duration, int), fio, fioSync *fioSum) {
 	buf := iouring.AlignedBuffer(4096)
 	lat := make([]int64, 0, b.N)
 	rng := rand.New(rand.NewPCG(uint64(b.N), 1))
@@ -365,7 +397,7 @@ func benchQD1(b *testing.B, r *iouring.Ring, h iouring.File, blocks int, refs fu
 	}
 }
 
-func benchQDN(b *testing.B, r *iouring.Ring, h iouring.File, blocks, qd int, refs func(time.Duration), fio, fioSync *fioSum) {
+func benchQDN(b *testing.B, r *iouring.Ring, h iouring.File, blocks, qd int, refs func(time.Duration, int), fio, fioSync *fioSum) {
 	ctx := context.Background()
 	rngs := make([]*rand.Rand, qd)
 	bufs := make([][]byte, qd)
@@ -398,7 +430,7 @@ func benchQDN(b *testing.B, r *iouring.Ring, h iouring.File, blocks, qd int, ref
 
 // benchBatch keeps the ring's Entries reads in flight from one goroutine:
 // each ReadBatch call slides a window of Entries reads over its batch.
-func benchBatch(b *testing.B, r *iouring.Ring, h iouring.File, blocks int, refs func(time.Duration), fio, fioSync *fioSum) {
+func benchBatch(b *testing.B, r *iouring.Ring, h iouring.File, blocks int, refs func(time.Duration, int), fio, fioSync *fioSum) {
 	const batch = 1024
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(uint64(b.N), 3))
@@ -437,6 +469,7 @@ func reportIOPS(b *testing.B, r *iouring.Ring, n int, elapsed time.Duration, fio
 	ref := fio.result()
 	b.ReportMetric(ref.iops, "fio-iops")
 	b.ReportMetric(iops/ref.iops, "iops-ratio-vs-fio")
+	b.ReportMetric(fio.pairMedian(), "iops-ratio-vs-fio-pairs-p50")
 	if fioSync.runs > 0 {
 		b.ReportMetric(iops/fioSync.result().iops, "iops-ratio-vs-fio-psync")
 	}

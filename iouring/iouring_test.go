@@ -373,16 +373,18 @@ func TestReadBatch(t *testing.T) {
 
 func TestConcurrentReads(t *testing.T) {
 	for _, entries := range []uint32{2, 16} {
-		t.Run(fmt.Sprintf("entries=%d", entries), func(t *testing.T) { testConcurrentReads(t, entries) })
+		t.Run(fmt.Sprintf("entries=%d", entries), func(t *testing.T) { testConcurrentReads(t, iouring.Options{Entries: entries}) })
 	}
+	t.Run("entries=16/coop", func(t *testing.T) { testConcurrentReads(t, iouring.Options{Entries: 16, CoopTaskrun: true}) })
 }
 
-func testConcurrentReads(t *testing.T, entries uint32) {
+func testConcurrentReads(t *testing.T, opts iouring.Options) {
 	const size = 4 << 20
 	path, data := testFile(t, size)
 	// Few entries and many goroutines: reads wait for slots (backpressure),
-	// share enters, and hand the reaping role around.
-	eachBackend(t, iouring.Options{Entries: entries}, func(t *testing.T, r *iouring.Ring) {
+	// share enters, and hand the reaping role around; batches larger than
+	// the ring keep the leadership while ReadAt callers wait on them.
+	eachBackend(t, opts, func(t *testing.T, r *iouring.Ring) {
 		h, err := r.AddFile(openDirect(t, path))
 		if err != nil {
 			t.Fatal(err)
@@ -398,9 +400,9 @@ func testConcurrentReads(t *testing.T, entries uint32) {
 				buf := iouring.AlignedBuffer(8192)
 				for i := 0; i < perG; i++ {
 					if g%4 == 0 && i%10 == 0 {
-						reads := []iouring.Read{
-							{File: h, Buf: iouring.AlignedBuffer(4096), Off: int64(rng.IntN(size/4096)) * 4096},
-							{File: h, Buf: iouring.AlignedBuffer(4096), Off: int64(rng.IntN(size/4096)) * 4096},
+						reads := make([]iouring.Read, 2+rng.IntN(40))
+						for k := range reads {
+							reads[k] = iouring.Read{File: h, Buf: iouring.AlignedBuffer(4096), Off: int64(rng.IntN(size/4096)) * 4096}
 						}
 						if err := r.ReadBatch(context.Background(), reads); err != nil {
 							errs <- err

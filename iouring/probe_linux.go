@@ -31,7 +31,7 @@ var needOps = [...]struct {
 }{{opRead, "IORING_OP_READ"}, {opReadFixed, "IORING_OP_READ_FIXED"}, {opAsyncCancel, "IORING_OP_ASYNC_CANCEL"}}
 
 func probe() error {
-	m, err := setupRing(4)
+	m, err := setupRing(4, false)
 	if err != nil {
 		return unsupported(err)
 	}

@@ -126,6 +126,17 @@ func (u *uring) readBatch(ctx context.Context, reads []Read) error {
 	done := ctx.Done()
 	var stopErr error // ctx ended: start nothing more
 	next := 0
+	// held: this call leads the reaping and keeps the leadership from one
+	// completion to the next (see lead), so that refilling the window and
+	// waiting for the next completion is one io_uring_enter with no
+	// goroutine hand-off in between, as in fio's own loop. It resigns before
+	// anything that could block in user space, and when it returns.
+	held := false
+	defer func() {
+		if held {
+			u.resign()
+		}
+	}()
 	for {
 		for next < len(reads) && stopErr == nil {
 			rd := &reads[next]
@@ -135,6 +146,11 @@ func (u *uring) readBatch(ctx context.Context, reads []Read) error {
 			}
 			var i uint32
 			if len(b.out) == 0 && len(b.idx) == 0 { // nothing in flight: waiting cannot deadlock
+				if held {
+					// Others' completions need a leader while we wait.
+					u.resign()
+					held = false
+				}
 				var err error
 				if i, err = u.acquire(ctx); err != nil {
 					stopErr = err
@@ -179,7 +195,15 @@ func (u *uring) readBatch(ctx context.Context, reads []Read) error {
 		if next >= len(reads) || stopErr != nil {
 			want = len(b.out)
 		}
-		j, cancelled, err := u.next(done, b.ch, want)
+		var j uint32
+		var cancelled bool
+		var err error
+		switch {
+		case held:
+			j, cancelled, err = u.lead(done, b.ch, want)
+		default:
+			j, cancelled, err, held = u.nextHold(done, b.ch, want)
+		}
 		if err != nil {
 			for k := range reads {
 				if reads[k].Err == nil && reads[k].N == 0 {

@@ -38,12 +38,22 @@ type ringMem struct {
 }
 
 // setupRing creates an io_uring with entries SQ entries and twice as many CQ
-// entries, and maps its regions.
-func setupRing(entries uint32) (*ringMem, error) {
+// entries, and maps its regions. With coop it asks for
+// IORING_SETUP_COOP_TASKRUN, and does without where the kernel (< 5.19)
+// refuses it.
+func setupRing(entries uint32, coop bool) (*ringMem, error) {
 	m := &ringMem{fd: -1}
-	m.params.flags = setupCQSize
+	flags := uint32(setupCQSize)
+	if coop {
+		flags |= setupCoopTaskrun
+	}
+	m.params.flags = flags
 	m.params.cqEntries = 2 * entries
 	fd, err := ioUringSetup(entries, &m.params)
+	if err == unix.EINVAL && coop {
+		m.params = params{flags: setupCQSize, cqEntries: 2 * entries}
+		fd, err = ioUringSetup(entries, &m.params)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("io_uring_setup(%d): %w", entries, err)
 	}
