@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 )
@@ -204,6 +205,15 @@ func (s *benchState) oursEncode() {
 	}
 }
 
+// oursEncodeBlocks runs the Writer's codec path (appendStoredBlock: compress,
+// checksum) over every decoded block: the same bytes rawEncode compresses,
+// without building the records.
+func (s *benchState) oursEncodeBlocks() {
+	for _, raw := range s.f.raws {
+		s.buf = appendStoredBlock(s.buf[:0], s.f.codec, s.w.zenc, raw)
+	}
+}
+
 // rawEncode compresses every decoded block with the raw codec call.
 func (s *benchState) rawEncode() {
 	for _, raw := range s.f.raws {
@@ -235,6 +245,16 @@ func (s *benchState) oursDecode() {
 	}
 }
 
+// checksumPayloads computes xxhash64 of every stored payload, as DecodeBlock
+// does before it decompresses.
+func (s *benchState) checksumPayloads() {
+	for _, p := range s.f.payloads {
+		benchSink += xxhash.Sum64(p)
+	}
+}
+
+var benchSink uint64
+
 // rawDecode decompresses every stored payload with the raw codec call.
 func (s *benchState) rawDecode() {
 	for i, p := range s.f.payloads {
@@ -259,8 +279,10 @@ func (s *benchState) run(op, impl string) {
 	switch op + "/" + impl {
 	case "encode/ours":
 		s.oursEncode()
-	case "encode/raw":
+	case "encode/raw", "encode-block/raw":
 		s.rawEncode()
+	case "encode-block/ours":
+		s.oursEncodeBlocks()
 	case "decode/ours":
 		s.oursDecode()
 	case "decode/raw":
@@ -304,9 +326,17 @@ func BenchmarkDecode(b *testing.B) { benchOp(b, "decode") }
 // the per-iteration time ratio as "ours/raw": on these shared machines another
 // process's time slice lands on one side of a pair now and then, and a median
 // of paired ratios ignores it where a ratio of sums does not.
+//
+// op=encode is the whole Writer (Add of every record, which builds the
+// prefix-compressed records and restart points, then Finish) against the raw
+// compression of the finished blocks; op=encode-block is the Writer's codec
+// path alone (compress + checksum) on those same block bytes; op=decode is
+// DecodeBlock (checksum, decompress, block checks) against raw decompression,
+// with the floor any checked decode has: raw decompression plus xxhash64 of
+// the payload, over raw decompression alone.
 func BenchmarkOverhead(b *testing.B) {
 	for _, codec := range []Codec{CodecLZ4, CodecZstd} {
-		for _, op := range []string{"encode", "decode"} {
+		for _, op := range []string{"encode", "encode-block", "decode"} {
 			b.Run(fmt.Sprintf("codec=%s/op=%s", codec, op), func(b *testing.B) {
 				s := newBenchState(codec)
 				s.run(op, "ours")
@@ -314,7 +344,7 @@ func BenchmarkOverhead(b *testing.B) {
 				b.SetBytes(2 * benchCorpus().bytes)
 				b.ReportAllocs()
 				var ours, raw time.Duration
-				var ratios []float64
+				var ratios, floors []float64
 				first := [2]string{"ours", "raw"}
 				for b.Loop() {
 					var d [2]time.Duration
@@ -329,9 +359,20 @@ func BenchmarkOverhead(b *testing.B) {
 					ours, raw = ours+d[0], raw+d[1]
 					ratios = append(ratios, float64(d[0])/float64(d[1]))
 					first[0], first[1] = first[1], first[0]
+					if op == "decode" {
+						// The least a checked decode can cost: the raw
+						// call plus xxhash64 of the payload it reads.
+						t0 := time.Now()
+						s.checksumPayloads()
+						floors = append(floors, float64(d[1]+time.Since(t0))/float64(d[1]))
+					}
 				}
 				slices.Sort(ratios)
 				b.ReportMetric(ratios[len(ratios)/2], "ours/raw")
+				if len(floors) > 0 {
+					slices.Sort(floors)
+					b.ReportMetric(floors[len(floors)/2], "floor-(raw+xxhash)/raw")
+				}
 				mb := float64(benchCorpus().bytes) / 1e6
 				b.ReportMetric(mb*float64(b.N)/ours.Seconds(), "ours-MB/s")
 				b.ReportMetric(mb*float64(b.N)/raw.Seconds(), "raw-MB/s")
