@@ -1,0 +1,299 @@
+package engine
+
+import (
+	"slices"
+	"time"
+
+	"github.com/stratadb/strata/datom"
+)
+
+// factKey identifies a fact (e, a, v) in maps.
+type factKey struct {
+	e, a datom.E
+	v    string
+}
+
+func keyOf(e, a datom.E, v datom.Value) factKey {
+	return factKey{e, a, string(rune(v.Type())) + v.String()}
+}
+
+type eaKey struct{ e, a datom.E }
+
+// apply computes the transaction's datoms from the resolved operations
+// and builds db-after.
+func (tx *txn) apply() (*TxReport, error) {
+	db := tx.db
+	mem := db.mem
+	adds := map[factKey]datom.Datom{}
+	var addOrder []factKey
+	explicitRetracts := map[factKey]datom.Datom{} // the current datoms retracted
+	var retractOrder []factKey
+	cardOne := map[eaKey]datom.Datom{}
+	form := map[factKey]Op{}
+
+	retract := func(c datom.Datom) {
+		k := keyOf(c.E, c.A, c.V)
+		if _, ok := explicitRetracts[k]; !ok {
+			explicitRetracts[k] = c
+			retractOrder = append(retractOrder, k)
+		}
+	}
+	var retractEntity func(e datom.E, seen map[datom.E]bool)
+	retractEntity = func(e datom.E, seen map[datom.E]bool) {
+		if seen[e] {
+			return
+		}
+		seen[e] = true
+		var comps []datom.E
+		mem.cur[datom.EAVT].Ascend(datom.Datom{E: e}, func(d datom.Datom) bool {
+			if d.E != e {
+				return false
+			}
+			retract(d)
+			if at, ok := db.schema.Attr(d.A); ok && at.Component {
+				comps = append(comps, d.V.Ref())
+			}
+			return true
+		})
+		mem.cur[datom.VAET].Ascend(datom.Datom{V: datom.Ref(e)}, func(d datom.Datom) bool {
+			if d.V.Ref() != e || d.V.Type() != datom.TypeRef {
+				return false
+			}
+			retract(d)
+			return true
+		})
+		for _, c := range comps {
+			retractEntity(c, seen)
+		}
+	}
+
+	for i := range tx.rops {
+		r := &tx.rops[i]
+		switch r.kind {
+		case kTouch:
+		case kRetractEntity:
+			if r.e == tx.txE {
+				return nil, txErr(CodeInvalidTxData, r.form, "cannot retract the transaction's own entity")
+			}
+			retractEntity(r.e, map[datom.E]bool{})
+		case kRetract:
+			if r.hasV {
+				if c, ok := mem.current(r.e, r.at.ID, r.v); ok {
+					retract(c)
+				}
+				continue
+			}
+			mem.currentValues(r.e, r.at.ID, func(c datom.Datom) bool { retract(c); return true })
+		case kCAS:
+			var curV datom.Value
+			has := false
+			mem.currentValues(r.e, r.at.ID, func(c datom.Datom) bool { curV, has = c.V, true; return false })
+			switch {
+			case r.oldNone && has:
+				return nil, txErr(CodeCASFailed, r.form, "expected no value for :%s, found %s", r.at.Ident, curV)
+			case !r.oldNone && !has:
+				return nil, txErr(CodeCASFailed, r.form, "expected %s for :%s, found none", r.old, r.at.Ident)
+			case !r.oldNone && !datom.EqualValue(curV, r.old):
+				return nil, txErr(CodeCASFailed, r.form, "expected %s for :%s, found %s", r.old, r.at.Ident, curV)
+			}
+			fallthrough
+		case kAdd:
+			d := datom.Datom{E: r.e, A: r.at.ID, V: r.v, Tx: tx.txE, Added: true}
+			k := keyOf(d.E, d.A, d.V)
+			if _, dup := adds[k]; dup {
+				continue
+			}
+			if !r.at.Many {
+				ea := eaKey{d.E, d.A}
+				if prev, ok := cardOne[ea]; ok {
+					return nil, txErr(CodeDatomsConflict, r.form, "two values for the cardinality-one :%s of %d: %s and %s",
+						r.at.Ident, d.E, prev.V, d.V)
+				}
+				cardOne[ea] = d
+			}
+			adds[k] = d
+			addOrder = append(addOrder, k)
+			form[k] = r.form
+		}
+	}
+	for k, d := range adds {
+		if _, ok := explicitRetracts[k]; ok {
+			if _, cur := mem.current(d.E, d.A, d.V); cur {
+				return nil, txErr(CodeDatomsConflict, form[k], "the transaction both asserts and retracts %s", d)
+			}
+		}
+	}
+
+	// Redundant assertions drop out; cardinality-one assertions retract
+	// the value they replace.
+	var asserted []datom.Datom
+	for _, k := range addOrder {
+		d := adds[k]
+		if _, ok := mem.current(d.E, d.A, d.V); ok {
+			continue
+		}
+		at, _ := db.schema.Attr(d.A)
+		if !at.Many {
+			mem.currentValues(d.E, d.A, func(c datom.Datom) bool {
+				if !datom.EqualValue(c.V, d.V) {
+					retract(c)
+				}
+				return true
+			})
+		}
+		asserted = append(asserted, d)
+	}
+
+	// Unique values: no other entity may hold one (after this
+	// transaction's retractions).
+	uniq := map[factKey]datom.E{}
+	for _, d := range asserted {
+		at, _ := db.schema.Attr(d.A)
+		if at.Unique == UniqueNone {
+			continue
+		}
+		uk := keyOf(0, d.A, d.V)
+		if other, ok := uniq[uk]; ok && other != d.E {
+			return nil, txErr(CodeUniqueConflict, d, "both %d and %d would have :%s %s", other, d.E, at.Ident, d.V)
+		}
+		uniq[uk] = d.E
+		if owner, err := db.Lookup(d.A, d.V); err == nil && owner != d.E {
+			if _, gone := explicitRetracts[keyOf(owner, d.A, d.V)]; !gone {
+				return nil, txErr(CodeUniqueConflict, d, "%d already has :%s %s", owner, at.Ident, d.V)
+			}
+		}
+	}
+
+	// The transaction entity's instant.
+	now := tx.opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	instant := max(now.UnixMilli(), db.lastInstant)
+	if d, ok := cardOne[eaKey{tx.txE, eTxInstant}]; ok {
+		if d.V.Millis() < db.lastInstant {
+			return nil, txErr(CodeTxInstant, d, ":db/txInstant %s is earlier than the last transaction's %s",
+				d.V, datom.InstantMillis(db.lastInstant))
+		}
+		instant = d.V.Millis()
+	} else {
+		asserted = append(asserted, datom.Datom{E: tx.txE, A: eTxInstant, V: datom.InstantMillis(instant), Tx: tx.txE, Added: true})
+	}
+
+	// db-after.
+	after := &DB{basis: tx.t, nextN: tx.nextN, lastInstant: instant, schema: db.schema, mem: mem.copy()}
+	var txData []datom.Datom
+	touchedSchema := map[datom.E]bool{}
+	for _, k := range retractOrder {
+		c := explicitRetracts[k]
+		rd := datom.Datom{E: c.E, A: c.A, V: c.V, Tx: tx.txE, Added: false}
+		txData = append(txData, rd)
+		after.mem.removeCurrent(c)
+		if at, _ := db.schema.Attr(c.A); !at.NoHistory {
+			after.mem.addHistory(c)
+			after.mem.addHistory(rd)
+		}
+		if schemaAttrs[c.A] {
+			touchedSchema[c.E] = true
+		}
+	}
+	for _, d := range asserted {
+		txData = append(txData, d)
+		after.mem.addCurrent(d)
+		if schemaAttrs[d.A] {
+			touchedSchema[d.E] = true
+		}
+	}
+	more, err := tx.composites(after, txData)
+	if err != nil {
+		return nil, err
+	}
+	txData = append(txData, more...)
+	if len(touchedSchema) > 0 {
+		s, err := after.rebuildSchema(db.schema, touchedSchema)
+		if err != nil {
+			return nil, &TxError{Code: CodeSchema, Msg: "schema change refused", Err: err}
+		}
+		after.schema = s
+	}
+	if err := tx.checkPreds(after, txData); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(txData, func(a, b datom.Datom) int { return datom.Compare(datom.EAVT, a, b) })
+	return &TxReport{DBBefore: db, DBAfter: after, TxData: txData, TempIDs: tx.publicTempIDs()}, nil
+}
+
+func (tx *txn) publicTempIDs() map[TempID]datom.E {
+	out := make(map[TempID]datom.E, len(tx.tempids))
+	for t, e := range tx.tempids {
+		if len(t) > 0 && t[0] == 0 {
+			continue // generated for a map form without :db/id
+		}
+		out[t] = e
+	}
+	return out
+}
+
+// composites maintains composite tuple attributes (:db/tupleAttrs): for
+// every entity whose source attributes changed, the tuple of their current
+// values (nil where absent) is asserted, replacing the old one, or
+// retracted when every element is nil.
+func (tx *txn) composites(after *DB, txData []datom.Datom) ([]datom.Datom, error) {
+	s := tx.db.schema
+	if len(s.composites) == 0 {
+		return nil, nil
+	}
+	type ec struct{ e, c datom.E }
+	todo := map[ec]bool{}
+	var order []ec
+	for _, d := range txData {
+		for _, c := range s.composites[d.A] {
+			if k := (ec{d.E, c}); !todo[k] {
+				todo[k] = true
+				order = append(order, k)
+			}
+		}
+	}
+	var out []datom.Datom
+	for _, k := range order {
+		at, _ := s.Attr(k.c)
+		elems := make([]datom.Value, len(at.TupleAttrs))
+		any := false
+		for i, src := range at.TupleAttrs {
+			after.mem.currentValues(k.e, src, func(d datom.Datom) bool { elems[i], any = d.V, true; return false })
+		}
+		var old datom.Datom
+		hasOld := false
+		after.mem.currentValues(k.e, k.c, func(d datom.Datom) bool { old, hasOld = d, true; return false })
+		if any {
+			nv := datom.Tuple(elems...)
+			if hasOld && datom.EqualValue(old.V, nv) {
+				continue
+			}
+			if at.Unique != UniqueNone {
+				if owner, err := after.Lookup(k.c, nv); err == nil && owner != k.e {
+					return nil, txErr(CodeUniqueConflict, nil, "%d already has :%s %s", owner, at.Ident, nv)
+				}
+			}
+			if hasOld {
+				out = append(out, tx.retractIn(after, old))
+			}
+			d := datom.Datom{E: k.e, A: k.c, V: nv, Tx: tx.txE, Added: true}
+			after.mem.addCurrent(d)
+			out = append(out, d)
+		} else if hasOld {
+			out = append(out, tx.retractIn(after, old))
+		}
+	}
+	return out, nil
+}
+
+func (tx *txn) retractIn(after *DB, c datom.Datom) datom.Datom {
+	rd := datom.Datom{E: c.E, A: c.A, V: c.V, Tx: tx.txE, Added: false}
+	after.mem.removeCurrent(c)
+	if at, ok := tx.db.schema.Attr(c.A); !ok || !at.NoHistory {
+		after.mem.addHistory(c)
+		after.mem.addHistory(rd)
+	}
+	return rd
+}

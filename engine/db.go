@@ -1,0 +1,267 @@
+package engine
+
+import (
+	"fmt"
+	"iter"
+
+	"github.com/stratadb/strata/anomaly"
+	"github.com/stratadb/strata/datom"
+)
+
+// DB is an immutable database value: every datom up to its basis t, as of
+// which it answers every read. Filtered views (AsOf, Since, History) are
+// DB values too. A DB is safe to use from many goroutines.
+type DB struct {
+	basis       datom.T
+	nextN       uint64 // the counter of t and new entity numbers
+	lastInstant int64  // :db/txInstant of the basis transaction, ms
+	schema      *Schema
+	mem         *memIndex
+
+	// The view: all zero for the current database.
+	asOf, since       datom.T
+	hasAsOf, hasSince bool
+	history           bool
+}
+
+// Empty returns the database every database starts as: the bootstrap schema
+// at t = 0.
+func Empty() *DB {
+	db := &DB{mem: newMemIndex(), nextN: firstUserN,
+		schema: &Schema{attrs: map[datom.E]*Attr{}, idents: map[string]datom.E{}, identOf: map[datom.E]string{},
+			composites: map[datom.E][]datom.E{}}}
+	boot := bootstrapDatoms()
+	touched := map[datom.E]bool{}
+	for _, d := range boot {
+		db.mem.addCurrent(d)
+		touched[d.E] = true
+	}
+	s, err := db.rebuildSchema(db.schema, touched)
+	if err != nil {
+		panic("engine: invariant: bootstrap schema: " + err.Error())
+	}
+	db.schema = s
+	return db
+}
+
+// BasisT is the t of the last transaction in db.
+func (db *DB) BasisT() datom.T { return db.basis }
+
+// Schema is db's schema.
+func (db *DB) Schema() *Schema { return db.schema }
+
+// AsOf returns db as it was at t: only transactions up to t.
+func (db *DB) AsOf(t datom.T) *DB {
+	c := *db
+	if !c.hasAsOf || t < c.asOf {
+		c.asOf, c.hasAsOf = t, true
+	}
+	return &c
+}
+
+// Since returns db with only the datoms added after t.
+func (db *DB) Since(t datom.T) *DB {
+	c := *db
+	if !c.hasSince || t > c.since {
+		c.since, c.hasSince = t, true
+	}
+	return &c
+}
+
+// History returns a view of every assertion and retraction of db.
+func (db *DB) History() *DB {
+	c := *db
+	c.history = true
+	return &c
+}
+
+// IsHistory reports whether db is a history view.
+func (db *DB) IsHistory() bool { return db.history }
+
+// AsOfT and SinceT return the view's limits, if set.
+func (db *DB) AsOfT() (datom.T, bool)  { return db.asOf, db.hasAsOf }
+func (db *DB) SinceT() (datom.T, bool) { return db.since, db.hasSince }
+
+func (db *DB) filtered() bool { return db.hasAsOf || db.hasSince || db.history }
+
+// inTime reports whether a datom's transaction is inside the view's limits.
+func (db *DB) inTime(d datom.Datom) bool {
+	t := d.T()
+	return (!db.hasAsOf || t <= db.asOf) && (!db.hasSince || t > db.since)
+}
+
+// Components select datoms by their leading components in an index's order:
+// for EAVT, E then A then V; for AEVT, A then E then V; for AVET, A then V
+// then E; for VAET, V then A then E. Only a leading run may be set.
+type Components struct {
+	E, A       datom.E
+	V          datom.Value
+	HasE, HasA bool // V is set when V.IsValid()
+}
+
+// order returns the components in x's order as (set, kind) pairs to check
+// that only a leading run is set.
+func (c Components) check(x datom.Index) error {
+	hasV := c.V.IsValid()
+	var seq []bool
+	switch x {
+	case datom.EAVT:
+		seq = []bool{c.HasE, c.HasA, hasV}
+	case datom.AEVT:
+		seq = []bool{c.HasA, c.HasE, hasV}
+	case datom.AVET:
+		seq = []bool{c.HasA, hasV, c.HasE}
+	case datom.VAET:
+		seq = []bool{hasV, c.HasA, c.HasE}
+		if hasV && c.V.Type() != datom.TypeRef {
+			return anomaly.New(anomaly.Incorrect, "datoms", "VAET holds ref values only, not %s", c.V.Type())
+		}
+	default:
+		return anomaly.New(anomaly.Incorrect, "datoms", "unknown index %d", x)
+	}
+	for i := 1; i < len(seq); i++ {
+		if seq[i] && !seq[i-1] {
+			return anomaly.New(anomaly.Incorrect, "datoms", "%s components must be a leading run", x)
+		}
+	}
+	return nil
+}
+
+func (c Components) probe() datom.Datom {
+	return datom.Datom{E: c.E, A: c.A, V: c.V}
+}
+
+func (c Components) match(d datom.Datom) bool {
+	return (!c.HasE || d.E == c.E) && (!c.HasA || d.A == c.A) && (!c.V.IsValid() || datom.EqualValue(d.V, c.V))
+}
+
+// Datoms returns the datoms of index x whose leading components are c, in
+// index order, as seen by db's view: the current datoms, as of or since a
+// t, or with history every assertion and retraction.
+func (db *DB) Datoms(x datom.Index, c Components) (iter.Seq[datom.Datom], error) {
+	if err := c.check(x); err != nil {
+		return nil, err
+	}
+	probe := c.probe()
+	// Components form a prefix of the index order: the scan stops at the
+	// first datom that does not match them.
+	return func(yield func(datom.Datom) bool) { db.scan(x, probe, c.match, yield) }, nil
+}
+
+// scan visits db's view of index x from probe on, while inRange holds, and
+// yields the datoms of the view until yield returns false.
+func (db *DB) scan(x datom.Index, probe datom.Datom, inRange, yield func(datom.Datom) bool) {
+	cur := db.mem.cur[x]
+	switch {
+	case !db.filtered():
+		cur.Ascend(probe, func(d datom.Datom) bool { return inRange(d) && yield(d) })
+		return
+	case !db.history && !db.hasAsOf:
+		// Since alone: the current datoms added after it.
+		cur.Ascend(probe, func(d datom.Datom) bool {
+			if !inRange(d) {
+				return false
+			}
+			return !db.inTime(d) || yield(d)
+		})
+		return
+	}
+	// History and as-of merge the current datoms with history, in index
+	// order; datoms of one fact (e, a, v) are adjacent, ordered by t.
+	wanted := true
+	view := db.viewOf(func(d datom.Datom) bool { wanted = yield(d); return wanted })
+	next, stop := iter.Pull(func(yield func(datom.Datom) bool) { db.mem.hist[x].Ascend(probe, yield) })
+	defer stop()
+	h, hok := next()
+	ok := true
+	cur.Ascend(probe, func(d datom.Datom) bool {
+		for hok && datom.Compare(x, h, d) < 0 {
+			if ok = inRange(h) && view(h); !ok {
+				return false
+			}
+			h, hok = next()
+		}
+		ok = inRange(d) && view(d)
+		return ok
+	})
+	for ok && hok {
+		ok = inRange(h) && view(h)
+		h, hok = next()
+	}
+	if wanted {
+		view(datom.Datom{}) // flush the last fact
+	}
+}
+
+// viewOf turns the merged, ordered stream of current and history datoms
+// into db's view, calling yield for what the view holds: with history,
+// every datom in time; for as-of, per fact, the last datom up to as-of if it
+// is an assertion (and, with since too, added after since). A zero Datom
+// flushes. The returned func reports whether to go on.
+func (db *DB) viewOf(yield func(datom.Datom) bool) func(datom.Datom) bool {
+	if db.history {
+		return func(d datom.Datom) bool {
+			return !d.V.IsValid() || !db.inTime(d) || yield(d)
+		}
+	}
+	var last datom.Datom
+	have := false
+	return func(d datom.Datom) bool {
+		if have && (!d.V.IsValid() || !sameFact(last, d)) {
+			have = false
+			if last.Added && (!db.hasSince || last.T() > db.since) && !yield(last) {
+				return false
+			}
+		}
+		if d.V.IsValid() && d.T() <= db.asOf {
+			last, have = d, true
+		}
+		return true
+	}
+}
+
+func sameFact(a, b datom.Datom) bool {
+	return a.E == b.E && a.A == b.A && datom.EqualValue(a.V, b.V)
+}
+
+// Entid resolves an entity designator: an entity id (returned as is), an
+// ident keyword, or a lookup ref (attribute, value). It returns false when
+// nothing matches.
+func (db *DB) Entid(ident string) (datom.E, bool) {
+	return db.schema.Entid(ident)
+}
+
+// Lookup resolves a lookup ref: the entity whose unique attribute a has
+// value v.
+func (db *DB) Lookup(a datom.E, v datom.Value) (datom.E, error) {
+	at, ok := db.schema.Attr(a)
+	if !ok {
+		return 0, anomaly.New(anomaly.Incorrect, "lookup ref", "%d is not an attribute", a)
+	}
+	if at.Unique == UniqueNone {
+		return 0, anomaly.New(anomaly.Incorrect, "lookup ref", "attribute :%s is not unique", at.Ident)
+	}
+	seq, err := db.Datoms(datom.AVET, Components{A: a, HasA: true, V: v})
+	if err != nil {
+		return 0, err
+	}
+	for d := range seq {
+		return d.E, nil
+	}
+	return 0, anomaly.New(anomaly.NotFound, "lookup ref", "no entity with :%s %s", at.Ident, v)
+}
+
+// String describes db briefly.
+func (db *DB) String() string {
+	s := fmt.Sprintf("db(basis-t %d", db.basis)
+	if db.hasAsOf {
+		s += fmt.Sprintf(", as-of %d", db.asOf)
+	}
+	if db.hasSince {
+		s += fmt.Sprintf(", since %d", db.since)
+	}
+	if db.history {
+		s += ", history"
+	}
+	return s + ")"
+}
