@@ -1,0 +1,265 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stratadb/strata/datom"
+)
+
+// The differential test: random transactions against the engine, and
+// every index under every view (current, as-of, since, history, and as-of
+// with since) compared with a brute-force model computed from the log of
+// tx-data alone (every datom in a slice).
+
+type model struct{ log []datom.Datom }
+
+// view returns the datoms a view holds, unsorted.
+func (m *model) view(basis datom.T, asOf, since datom.T, hasAsOf, hasSince, history bool) []datom.Datom {
+	inTime := func(d datom.Datom) bool {
+		return (!hasAsOf || d.T() <= asOf) && (!hasSince || d.T() > since)
+	}
+	if history {
+		var out []datom.Datom
+		for _, d := range m.log {
+			if inTime(d) {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	limit := basis
+	if hasAsOf {
+		limit = min(asOf, basis)
+	}
+	last := map[factKey]datom.Datom{}
+	var order []factKey
+	for _, d := range m.log {
+		if d.T() > limit {
+			continue
+		}
+		k := keyOf(d.E, d.A, d.V)
+		if _, ok := last[k]; !ok {
+			order = append(order, k)
+		}
+		last[k] = d
+	}
+	var out []datom.Datom
+	for _, k := range order {
+		d := last[k]
+		if d.Added && (!hasSince || d.T() > since) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func TestDifferential(t *testing.T) {
+	seeds := 8
+	if testing.Short() {
+		seeds = 4
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { differential(t, uint64(seed)) })
+	}
+}
+
+func differential(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 42))
+	db := Empty()
+	m := &model{}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	with := func(ops ...Op) (*TxReport, error) {
+		now = now.Add(time.Millisecond)
+		rep, err := db.With(ops, TxOptions{Now: now})
+		if err == nil {
+			m.log = append(m.log, rep.TxData...)
+			db = rep.DBAfter
+		}
+		return rep, err
+	}
+	if _, err := with(
+		attr("t/email", datom.TypeString, false, KV{kw("db/unique"), kw("db.unique/identity")}),
+		attr("t/name", datom.TypeString, false),
+		attr("t/age", datom.TypeLong, false),
+		attr("t/tag", datom.TypeKeyword, true),
+		attr("t/friend", datom.TypeRef, true),
+		attr("t/best", datom.TypeRef, false),
+	); err != nil {
+		t.Fatal(err)
+	}
+	// The schema transaction is in the log too; keep the bootstrap out of
+	// the model by comparing user attributes only (below).
+	var ents []datom.E
+	var dbs []*DB
+	pick := func() Entity {
+		if len(ents) == 0 || rng.IntN(5) == 0 {
+			return TempID(fmt.Sprint("n", rng.IntN(3)))
+		}
+		return ents[rng.IntN(len(ents))]
+	}
+	tags := []Keyword{"k/a", "k/b", "k/c", "k/d"}
+	for step := range 150 {
+		var ops []Op
+		for range 1 + rng.IntN(4) {
+			e := pick()
+			switch rng.IntN(9) {
+			case 0:
+				ops = append(ops, Add{E: e, A: kw("t/email"), V: fmt.Sprint("e", rng.IntN(6))})
+			case 1:
+				ops = append(ops, Add{E: e, A: kw("t/name"), V: fmt.Sprint("name", rng.IntN(4))})
+			case 2:
+				ops = append(ops, Add{E: e, A: kw("t/age"), V: int64(rng.IntN(5))})
+			case 3:
+				ops = append(ops, Add{E: e, A: kw("t/tag"), V: tags[rng.IntN(len(tags))]})
+			case 4:
+				ops = append(ops, Add{E: e, A: kw("t/friend"), V: pick()})
+			case 5:
+				ops = append(ops, Add{E: e, A: kw("t/best"), V: pick()})
+			case 6:
+				if id, ok := e.(datom.E); ok {
+					ops = append(ops, Retract{E: id, A: kw("t/tag"), V: tags[rng.IntN(len(tags))]})
+				}
+			case 7:
+				if id, ok := e.(datom.E); ok {
+					ops = append(ops, Retract{E: id, A: kw("t/age")})
+				}
+			case 8:
+				if id, ok := e.(datom.E); ok && rng.IntN(3) == 0 {
+					ops = append(ops, RetractEntity{E: id})
+				}
+			}
+		}
+		if len(ops) == 0 {
+			continue
+		}
+		before := m.view(db.BasisT(), 0, 0, false, false, false)
+		rep, err := with(ops...)
+		if err != nil {
+			continue // conflicts are expected now and then; nothing changed
+		}
+		for _, e := range rep.TempIDs {
+			if !slices.Contains(ents, e) {
+				ents = append(ents, e)
+			}
+		}
+		checkTxData(t, before, rep)
+		dbs = append(dbs, db)
+		if step%10 == 9 {
+			compareViews(t, rng, db, m, dbs)
+		}
+	}
+	compareViews(t, rng, db, m, dbs)
+}
+
+// checkTxData: retractions retract facts that were present, assertions
+// add facts that were absent, and cardinality one holds after.
+func checkTxData(t *testing.T, before []datom.Datom, rep *TxReport) {
+	t.Helper()
+	present := map[factKey]bool{}
+	for _, d := range before {
+		present[keyOf(d.E, d.A, d.V)] = true
+	}
+	for _, d := range rep.TxData {
+		k := keyOf(d.E, d.A, d.V)
+		if d.Added == present[k] {
+			t.Fatalf("tx-data %s: fact present before = %v", d, present[k])
+		}
+	}
+	seq, _ := rep.DBAfter.Datoms(datom.EAVT, Components{})
+	one := map[eaKey]int{}
+	for d := range seq {
+		if at, _ := rep.DBAfter.Schema().Attr(d.A); !at.Many {
+			one[eaKey{d.E, d.A}]++
+			if one[eaKey{d.E, d.A}] > 1 {
+				t.Fatalf("two values for cardinality-one %s of %d", at.Ident, d.E)
+			}
+		}
+	}
+}
+
+func compareViews(t *testing.T, rng *rand.Rand, db *DB, m *model, dbs []*DB) {
+	t.Helper()
+	basis := db.BasisT()
+	ts := []datom.T{0, basis}
+	for range 4 {
+		ts = append(ts, dbs[rng.IntN(len(dbs))].BasisT())
+	}
+	type viewSpec struct {
+		asOf, since       datom.T
+		hasAsOf, hasSince bool
+		history           bool
+	}
+	var specs []viewSpec
+	specs = append(specs, viewSpec{})
+	for _, a := range ts {
+		for _, s := range ts {
+			specs = append(specs, viewSpec{asOf: a, hasAsOf: true}, viewSpec{since: s, hasSince: true},
+				viewSpec{asOf: a, since: s, hasAsOf: true, hasSince: true},
+				viewSpec{history: true, asOf: a, hasAsOf: true}, viewSpec{history: true})
+		}
+	}
+	user := func(d datom.Datom) bool { return d.A.N() >= firstUserN || d.A.Part() != datom.PartDB }
+	for _, sp := range specs {
+		v := db
+		if sp.hasAsOf {
+			v = v.AsOf(sp.asOf)
+		}
+		if sp.hasSince {
+			v = v.Since(sp.since)
+		}
+		if sp.history {
+			v = v.History()
+		}
+		want := m.view(basis, sp.asOf, sp.since, sp.hasAsOf, sp.hasSince, sp.history)
+		for x := range datom.NumIndexes {
+			var exp []datom.Datom
+			for _, d := range want {
+				if user(d) && inIndex(x, d) {
+					exp = append(exp, d)
+				}
+			}
+			slices.SortFunc(exp, func(a, b datom.Datom) int { return datom.Compare(x, a, b) })
+			// The whole index, then components taken from a random datom.
+			comps := []Components{{}}
+			if len(exp) > 0 {
+				d := exp[rng.IntN(len(exp))]
+				switch x {
+				case datom.EAVT:
+					comps = append(comps, Components{E: d.E, HasE: true}, Components{E: d.E, HasE: true, A: d.A, HasA: true},
+						Components{E: d.E, HasE: true, A: d.A, HasA: true, V: d.V})
+				case datom.AEVT:
+					comps = append(comps, Components{A: d.A, HasA: true}, Components{A: d.A, HasA: true, E: d.E, HasE: true})
+				case datom.AVET:
+					comps = append(comps, Components{A: d.A, HasA: true}, Components{A: d.A, HasA: true, V: d.V})
+				case datom.VAET:
+					comps = append(comps, Components{V: d.V}, Components{V: d.V, A: d.A, HasA: true})
+				}
+			}
+			for _, c := range comps {
+				seq, err := v.Datoms(x, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []datom.Datom
+				for d := range seq {
+					if user(d) {
+						got = append(got, d)
+					}
+				}
+				var exp2 []datom.Datom
+				for _, d := range exp {
+					if c.match(d) {
+						exp2 = append(exp2, d)
+					}
+				}
+				if !slices.Equal(got, exp2) && !(len(got) == 0 && len(exp2) == 0) {
+					t.Fatalf("%s %s %+v: got %d datoms, want %d\ngot  %v\nwant %v", v, x, c, len(got), len(exp2), got, exp2)
+				}
+			}
+		}
+	}
+}
