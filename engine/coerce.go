@@ -53,6 +53,15 @@ func coerce(at *Attr, t datom.Type, v any, inTuple bool) (datom.Value, bool) {
 		case int:
 			return datom.BigInt(big.NewInt(int64(n))), true
 		}
+	case datom.TypeBigDec:
+		switch d := v.(type) {
+		case BigDec:
+			if d.Unscaled != nil {
+				return datom.BigDec(d.Unscaled, d.Scale), true
+			}
+		case int64:
+			return datom.BigDec(big.NewInt(d), 0), true
+		}
 	case datom.TypeDouble:
 		switch f := v.(type) {
 		case float64:

@@ -1,0 +1,386 @@
+package engine
+
+import (
+	"math/big"
+	"strings"
+
+	"github.com/stratadb/strata/anomaly"
+	"github.com/stratadb/strata/datom"
+)
+
+// Pull patterns, as Go values (the EDN reader produces the same shapes):
+//
+//	[]any{Keyword("person/name"), "*", map[any]any{Keyword("person/friend"): []any{...}}}
+//
+// Elements of a pattern:
+//   - Keyword: an attribute, or a reverse attribute "ns/_attr", or "db/id";
+//   - "*" or Symbol("*"): every attribute of the entity; components are
+//     pulled whole, other refs as {:db/id e};
+//   - AttrSpec: an attribute with options (:as, :limit, :default);
+//   - map[any]any or MapSpec: attribute (Keyword or AttrSpec) → sub-pattern
+//     ([]any), or a recursion limit (int, or Symbol("...") for unbounded).
+//
+// Results are map[any]any keyed by Keyword (or the :as value); a
+// cardinality-many attribute gives a []any; a ref gives a map (its
+// sub-pattern, or {:db/id e}).
+
+// AttrSpec is an attribute with options: [:attr :as x :limit n :default v].
+type AttrSpec struct {
+	Attr       Keyword
+	As         any  // result key; nil means the attribute's keyword
+	Limit      int  // values of a many attribute; 0 means DefaultPullLimit
+	NoLimit    bool // :limit nil: every value
+	Default    any
+	HasDefault bool
+}
+
+// MapSpec is one entry of a map in a pattern.
+type MapSpec struct {
+	Attr    any // Keyword or AttrSpec
+	Pattern any // []any sub-pattern, int recursion depth, or Symbol("...")
+}
+
+// DefaultPullLimit is how many values of a cardinality-many attribute a
+// pull returns unless :limit says otherwise (Datomic's default).
+const DefaultPullLimit = 1000
+
+// MaxPullDepth bounds unbounded recursion ("...") and nesting.
+const MaxPullDepth = 100
+
+type pattern struct {
+	wildcard bool
+	withID   bool
+	attrs    []pullAttr
+}
+
+type pullAttr struct {
+	spec      AttrSpec
+	at        *Attr
+	reverse   bool
+	sub       *pattern // nil: values as is, refs as {:db/id}
+	recurse   int      // > 0: recursion depth; -1 unbounded
+	recursive bool
+}
+
+// compilePattern checks a pattern against db's schema.
+func (db *DB) compilePattern(p any, depth int) (*pattern, error) {
+	if depth > MaxPullDepth {
+		return nil, anomaly.New(anomaly.Incorrect, "pull", "pattern nests deeper than %d", MaxPullDepth)
+	}
+	list, ok := p.([]any)
+	if !ok {
+		return nil, anomaly.New(anomaly.Incorrect, "pull", "a pattern is a vector, not %T", p)
+	}
+	out := &pattern{}
+	for _, el := range list {
+		switch el := el.(type) {
+		case string:
+			if el != "*" {
+				return nil, anomaly.New(anomaly.Incorrect, "pull", "unknown pattern element %q", el)
+			}
+			out.wildcard = true
+		case Symbol:
+			if el != "*" {
+				return nil, anomaly.New(anomaly.Incorrect, "pull", "unknown pattern symbol %s", string(el))
+			}
+			out.wildcard = true
+		case Keyword:
+			if el == "db/id" {
+				out.withID = true
+				continue
+			}
+			pa, err := db.pullAttr(AttrSpec{Attr: el})
+			if err != nil {
+				return nil, err
+			}
+			out.attrs = append(out.attrs, pa)
+		case AttrSpec:
+			pa, err := db.pullAttr(el)
+			if err != nil {
+				return nil, err
+			}
+			out.attrs = append(out.attrs, pa)
+		case map[any]any:
+			for k, v := range el {
+				if err := db.addMapSpec(out, MapSpec{k, v}, depth); err != nil {
+					return nil, err
+				}
+			}
+		case MapSpec:
+			if err := db.addMapSpec(out, el, depth); err != nil {
+				return nil, err
+			}
+		case []MapSpec:
+			for _, ms := range el {
+				if err := db.addMapSpec(out, ms, depth); err != nil {
+					return nil, err
+				}
+			}
+		default:
+			return nil, anomaly.New(anomaly.Incorrect, "pull", "unknown pattern element %v (%T)", el, el)
+		}
+	}
+	return out, nil
+}
+
+func (db *DB) addMapSpec(out *pattern, ms MapSpec, depth int) error {
+	var spec AttrSpec
+	switch a := ms.Attr.(type) {
+	case Keyword:
+		spec = AttrSpec{Attr: a}
+	case AttrSpec:
+		spec = a
+	default:
+		return anomaly.New(anomaly.Incorrect, "pull", "map key %v is not an attribute", ms.Attr)
+	}
+	pa, err := db.pullAttr(spec)
+	if err != nil {
+		return err
+	}
+	if pa.at.Type != datom.TypeRef {
+		return anomaly.New(anomaly.Incorrect, "pull", ":%s is not a ref attribute; it takes no sub-pattern", pa.at.Ident)
+	}
+	switch p := ms.Pattern.(type) {
+	case int:
+		pa.recursive, pa.recurse = true, p
+	case int64:
+		pa.recursive, pa.recurse = true, int(p)
+	case Symbol:
+		if p != "..." {
+			return anomaly.New(anomaly.Incorrect, "pull", "recursion limit %s: want a number or ...", string(p))
+		}
+		pa.recursive, pa.recurse = true, -1
+	default:
+		sub, err := db.compilePattern(p, depth+1)
+		if err != nil {
+			return err
+		}
+		pa.sub = sub
+	}
+	if pa.recursive && pa.recurse == 0 {
+		pa.recursive = false
+	}
+	out.attrs = append(out.attrs, pa)
+	return nil
+}
+
+func (db *DB) pullAttr(spec AttrSpec) (pullAttr, error) {
+	name := string(spec.Attr)
+	reverse := false
+	at, ok := db.schema.AttrByIdent(name)
+	if !ok {
+		if ns, n, cut := strings.Cut(name, "/"); cut && strings.HasPrefix(n, "_") {
+			at, ok = db.schema.AttrByIdent(ns + "/" + n[1:])
+			reverse = ok
+		}
+	}
+	if !ok {
+		return pullAttr{}, anomaly.New(anomaly.Incorrect, "pull", ":%s is not an attribute", name)
+	}
+	if reverse && at.Type != datom.TypeRef {
+		return pullAttr{}, anomaly.New(anomaly.Incorrect, "pull", "reverse :%s of the non-ref attribute :%s", name, at.Ident)
+	}
+	if spec.Limit < 0 {
+		return pullAttr{}, anomaly.New(anomaly.Incorrect, "pull", ":limit %d of :%s is negative", spec.Limit, name)
+	}
+	return pullAttr{spec: spec, at: at, reverse: reverse}, nil
+}
+
+// Pull returns the entity e as the pattern describes it, or nil when it
+// has none of the pattern's attributes.
+func (db *DB) Pull(p any, e datom.E) (map[any]any, error) {
+	pat, err := db.compilePattern(p, 0)
+	if err != nil {
+		return nil, err
+	}
+	return db.pull(pat, e, map[datom.E]bool{}, 0), nil
+}
+
+// PullMany pulls each entity with one compiled pattern.
+func (db *DB) PullMany(p any, es []datom.E) ([]map[any]any, error) {
+	pat, err := db.compilePattern(p, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[any]any, len(es))
+	for i, e := range es {
+		out[i] = db.pull(pat, e, map[datom.E]bool{}, 0)
+	}
+	return out, nil
+}
+
+func (db *DB) pull(p *pattern, e datom.E, path map[datom.E]bool, depth int) map[any]any {
+	res := map[any]any{}
+	if p.withID {
+		res[Keyword("db/id")] = e
+	}
+	path[e] = true
+	defer delete(path, e)
+	done := map[datom.E]bool{}
+	for _, pa := range p.attrs {
+		if !pa.reverse {
+			done[pa.at.ID] = true
+		}
+		key := any(pa.spec.Attr)
+		if pa.spec.As != nil {
+			key = pa.spec.As
+		}
+		if v, ok := db.pullValues(p, pa, e, path, depth); ok {
+			res[key] = v
+		} else if pa.spec.HasDefault {
+			res[key] = pa.spec.Default
+		}
+	}
+	if p.wildcard {
+		res[Keyword("db/id")] = e
+		var cur datom.E
+		var vals []datom.Value
+		flush := func() {
+			if len(vals) == 0 {
+				return
+			}
+			at, _ := db.schema.Attr(cur)
+			if !done[cur] {
+				pa := pullAttr{spec: AttrSpec{Attr: Keyword(at.Ident), NoLimit: true}, at: at}
+				res[Keyword(at.Ident)] = db.convertValues(p, pa, vals, path, depth)
+			}
+			vals = vals[:0]
+		}
+		db.scan(datom.EAVT, datom.Datom{E: e}, func(d datom.Datom) bool { return d.E == e }, func(d datom.Datom) bool {
+			if d.A != cur {
+				flush()
+				cur = d.A
+			}
+			vals = append(vals, d.V)
+			return true
+		})
+		flush()
+	}
+	if len(res) == 0 {
+		return nil
+	}
+	return res
+}
+
+// pullValues reads pa's values of e and converts them.
+func (db *DB) pullValues(p *pattern, pa pullAttr, e datom.E, path map[datom.E]bool, depth int) (any, bool) {
+	var vals []datom.Value
+	limit := pa.spec.Limit
+	if limit == 0 {
+		limit = DefaultPullLimit
+	}
+	if pa.spec.NoLimit {
+		limit = -1
+	}
+	if pa.reverse {
+		db.scan(datom.VAET, datom.Datom{V: datom.Ref(e), A: pa.at.ID}, func(d datom.Datom) bool {
+			return d.V.Type() == datom.TypeRef && d.V.Ref() == e && d.A == pa.at.ID
+		}, func(d datom.Datom) bool {
+			vals = append(vals, datom.Ref(d.E))
+			return limit < 0 || len(vals) < limit
+		})
+	} else {
+		db.scan(datom.EAVT, datom.Datom{E: e, A: pa.at.ID}, func(d datom.Datom) bool {
+			return d.E == e && d.A == pa.at.ID
+		}, func(d datom.Datom) bool {
+			vals = append(vals, d.V)
+			return limit < 0 || len(vals) < limit || !pa.at.Many
+		})
+	}
+	if len(vals) == 0 {
+		return nil, false
+	}
+	return db.convertValues(p, pa, vals, path, depth), true
+}
+
+// convertValues turns datom values into pull results: one value for a
+// cardinality-one attribute (and for a reversed component), a []any else.
+func (db *DB) convertValues(p *pattern, pa pullAttr, vals []datom.Value, path map[datom.E]bool, depth int) any {
+	one := !pa.at.Many
+	if pa.reverse {
+		one = pa.at.Component // a component has one owner
+	}
+	conv := func(v datom.Value) any {
+		if v.Type() != datom.TypeRef {
+			return GoValue(v)
+		}
+		e := v.Ref()
+		switch {
+		case pa.recursive:
+			if path[e] || (pa.recurse > 0 && depth >= pa.recurse) || depth >= MaxPullDepth {
+				return map[any]any{Keyword("db/id"): e}
+			}
+			if m := db.pull(p, e, path, depth+1); m != nil {
+				return m
+			}
+		case pa.sub != nil:
+			if m := db.pull(pa.sub, e, path, depth+1); m != nil {
+				return m
+			}
+		case p.wildcard && pa.at.Component && !pa.reverse && !path[e] && depth < MaxPullDepth:
+			// * pulls components whole.
+			return db.pull(&pattern{wildcard: true}, e, path, depth+1)
+		}
+		return map[any]any{Keyword("db/id"): e}
+	}
+	if one {
+		return conv(vals[0])
+	}
+	out := make([]any, len(vals))
+	for i, v := range vals {
+		out[i] = conv(v)
+	}
+	return out
+}
+
+// GoValue converts a datom value to the Go value pull and query results
+// use: string, Keyword, Symbol, bool, int64, float32, float64, *big.Int,
+// BigDec, time.Time, [16]byte, []byte, datom.E (refs), []any (tuples).
+func GoValue(v datom.Value) any {
+	switch v.Type() {
+	case datom.TypeString, datom.TypeURI:
+		return v.Str()
+	case datom.TypeKeyword:
+		return Keyword(v.Str())
+	case datom.TypeSymbol:
+		return Symbol(v.Str())
+	case datom.TypeBoolean:
+		return v.Boolean()
+	case datom.TypeLong:
+		return v.Long()
+	case datom.TypeFloat:
+		return v.Float()
+	case datom.TypeDouble:
+		return v.Double()
+	case datom.TypeBigInt:
+		return new(big.Int).Set(v.BigInt())
+	case datom.TypeBigDec:
+		return BigDec{Unscaled: new(big.Int).Set(v.BigInt()), Scale: v.Scale()}
+	case datom.TypeInstant:
+		return v.Time()
+	case datom.TypeUUID:
+		return v.UUIDBytes()
+	case datom.TypeBytes:
+		return []byte(v.Str())
+	case datom.TypeRef:
+		return v.Ref()
+	case datom.TypeTuple:
+		el := v.Elems()
+		out := make([]any, len(el))
+		for i, x := range el {
+			if x.IsValid() {
+				out[i] = GoValue(x)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// BigDec is a decimal: Unscaled × 10^-Scale.
+type BigDec struct {
+	Unscaled *big.Int
+	Scale    int32
+}
+
+func (d BigDec) String() string { return datom.DecString(d.Unscaled, d.Scale) + "M" }

@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/stratadb/strata/datom"
+)
+
+func TestPull(t *testing.T) {
+	db := peopleSchema(t)
+	rep := mustWith(t, db,
+		Map{ID: TempID("ann"), Attrs: []KV{{kw("person/email"), "ann@x"}, {kw("person/name"), "Ann"},
+			{kw("person/alias"), []any{"a", "annie", "nan"}},
+			{kw("person/address"), Map{Attrs: []KV{{kw("address/city"), "Oslo"}}}},
+			{kw("person/friend"), []any{TempID("bob")}}}},
+		Map{ID: TempID("bob"), Attrs: []KV{{kw("person/email"), "bob@x"}, {kw("person/friend"), []any{TempID("ann")}}}},
+	)
+	db = rep.DBAfter
+	ann, bob := rep.TempIDs["ann"], rep.TempIDs["bob"]
+	addr := values(t, db, ann, "person/address")[0].Ref()
+	id := func(e datom.E) map[any]any { return map[any]any{kw("db/id"): e} }
+
+	cases := []struct {
+		name    string
+		pattern any
+		e       datom.E
+		want    map[any]any
+	}{
+		{"attrs", []any{kw("person/name"), kw("person/email")}, ann,
+			map[any]any{kw("person/name"): "Ann", kw("person/email"): "ann@x"}},
+		{"missing attr omitted, default kept", []any{kw("person/age"), AttrSpec{Attr: "person/ssn", HasDefault: true, Default: "none"}}, ann,
+			map[any]any{kw("person/ssn"): "none"}},
+		{"as and limit", []any{AttrSpec{Attr: "person/alias", As: "names", Limit: 2}}, ann,
+			map[any]any{"names": []any{"a", "annie"}}},
+		{"ref without sub-pattern", []any{kw("person/address")}, ann,
+			map[any]any{kw("person/address"): id(addr)}},
+		{"nested", []any{map[any]any{kw("person/address"): []any{kw("address/city")}}}, ann,
+			map[any]any{kw("person/address"): map[any]any{kw("address/city"): "Oslo"}}},
+		{"reverse", []any{kw("person/_friend")}, ann,
+			map[any]any{kw("person/_friend"): []any{id(bob)}}},
+		{"reverse component is single", []any{kw("person/_address")}, addr,
+			map[any]any{kw("person/_address"): id(ann)}},
+		{"recursion stops on cycles", []any{kw("person/email"), map[any]any{kw("person/friend"): Symbol("...")}}, ann,
+			map[any]any{kw("person/email"): "ann@x", kw("person/friend"): []any{
+				map[any]any{kw("person/email"): "bob@x", kw("person/friend"): []any{id(ann)}}}}},
+		{"recursion depth 1", []any{kw("person/email"), map[any]any{kw("person/friend"): 1}}, ann,
+			map[any]any{kw("person/email"): "ann@x", kw("person/friend"): []any{
+				map[any]any{kw("person/email"): "bob@x", kw("person/friend"): []any{id(ann)}}}}},
+		{"wildcard pulls components whole", []any{"*"}, ann, map[any]any{
+			kw("db/id"): ann, kw("person/email"): "ann@x", kw("person/name"): "Ann",
+			kw("person/alias"):   []any{"a", "annie", "nan"},
+			kw("person/address"): map[any]any{kw("db/id"): addr, kw("address/city"): "Oslo"},
+			kw("person/friend"):  []any{id(bob)}}},
+	}
+	for _, c := range cases {
+		got, err := db.Pull(c.pattern, c.e)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s:\n got %v\nwant %v", c.name, got, c.want)
+		}
+	}
+	if _, err := db.Pull([]any{kw("no/attr")}, ann); err == nil {
+		t.Error("unknown attribute accepted")
+	}
+	if _, err := db.Pull([]any{map[any]any{kw("person/name"): []any{kw("person/name")}}}, ann); err == nil {
+		t.Error("sub-pattern on a non-ref accepted")
+	}
+}
