@@ -16,6 +16,7 @@ import (
 type memIndex struct {
 	cur  [datom.NumIndexes]*btree.BTreeG[datom.Datom]
 	hist [datom.NumIndexes]*btree.BTreeG[datom.Datom]
+	log  *txLog
 }
 
 // Options of the B-trees: no internal locking (a memIndex is written by one
@@ -32,7 +33,7 @@ func lessFor(x datom.Index) func(a, b datom.Datom) bool {
 // smallest datom with those components.
 
 func newMemIndex() *memIndex {
-	m := &memIndex{}
+	m := &memIndex{log: newTxLog()}
 	for x := range datom.NumIndexes {
 		m.cur[x] = btree.NewBTreeGOptions(lessFor(x), treeOpts)
 		m.hist[x] = btree.NewBTreeGOptions(lessFor(x), treeOpts)
@@ -42,7 +43,7 @@ func newMemIndex() *memIndex {
 
 // copy returns a copy to write a new database value into.
 func (m *memIndex) copy() *memIndex {
-	c := &memIndex{}
+	c := &memIndex{log: m.log.Copy()}
 	for x := range datom.NumIndexes {
 		c.cur[x] = m.cur[x].Copy()
 		c.hist[x] = m.hist[x].Copy()

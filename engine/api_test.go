@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/stratadb/strata/datom"
+)
+
+func TestStatsRangesAndLog(t *testing.T) {
+	db := peopleSchema(t)
+	var ops []Op
+	for i := range 10 {
+		ops = append(ops, Map{Attrs: []KV{{kw("person/email"), string(rune('a'+i)) + "@x"}, {kw("person/age"), int64(i)}}})
+	}
+	rep := mustWith(t, db, ops...)
+	db = rep.DBAfter
+	st := db.Stats()
+	if st.Attrs["person/email"] != 10 || st.Attrs["person/age"] != 10 {
+		t.Fatalf("stats %v", st.Attrs)
+	}
+	age, _ := db.Schema().AttrByIdent("person/age")
+	seq, err := db.IndexRange(age.ID, datom.Long(3), datom.Long(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for d := range seq {
+		got = append(got, d.V.Long())
+	}
+	if !slices.Equal(got, []int64{3, 4, 5, 6}) {
+		t.Fatalf("index-range %v", got)
+	}
+	if _, err := db.IndexRange(age.ID, datom.String("x"), datom.Value{}); err == nil {
+		t.Fatal("index-range with a bound of the wrong type accepted")
+	}
+	email, _ := db.Schema().AttrByIdent("person/email")
+	items, err := db.IndexPull(email.ID, datom.String("h@x"), []any{kw("person/age")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ages []any
+	for m, err := range items {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ages = append(ages, m[kw("person/age")])
+	}
+	if !slices.Equal(ages, []any{int64(7), int64(8), int64(9)}) {
+		t.Fatalf("index-pull %v", ages)
+	}
+	var ts []datom.T
+	for e := range db.TxRange(0, 0) {
+		ts = append(ts, e.T)
+	}
+	if len(ts) != 2 || ts[1] != db.BasisT() {
+		t.Fatalf("tx-range %v", ts)
+	}
+	n := 0
+	for e := range db.TxRange(db.BasisT(), 0) {
+		n++
+		if !slices.EqualFunc(e.Data, rep.TxData, func(a, b datom.Datom) bool { return datom.Compare(datom.EAVT, a, b) == 0 }) {
+			t.Fatal("tx-range data differ from the report's")
+		}
+	}
+	if n != 1 {
+		t.Fatalf("tx-range from basis: %d entries", n)
+	}
+}
