@@ -85,7 +85,7 @@ const (
 )
 
 // Value is one immutable value of any type. The zero Value is invalid.
-// Values are small (40 bytes) and compare with Compare; two values are
+// Values are small (48 bytes) and compare with Compare; two values are
 // equal when Compare returns 0.
 type Value struct {
 	typ Type
@@ -283,8 +283,22 @@ func compareDec(ua *big.Int, sa int32, ub *big.Int, sb int32) int {
 	if sa == sb {
 		return ua.Cmp(ub)
 	}
-	if s1, s2 := ua.Sign(), ub.Sign(); s1 != s2 {
+	s1, s2 := ua.Sign(), ub.Sign()
+	if s1 != s2 {
 		return cmp.Compare(s1, s2)
+	}
+	if s1 == 0 {
+		return 0
+	}
+	// The adjusted exponents (digits − scale, the x of ±0.d1d2… × 10^x)
+	// decide unless they are equal. Comparing them first keeps the scaling
+	// below small: scales are int32, so 1M against 1E-2000000000M would
+	// otherwise compute 10^2000000000. With equal exponents the scales
+	// differ by no more than the digit counts do.
+	ea := int64(decDigits(ua)) - int64(sa)
+	eb := int64(decDigits(ub)) - int64(sb)
+	if ea != eb {
+		return s1 * cmp.Compare(ea, eb)
 	}
 	// Scale the one with fewer decimals up to the other's scale.
 	x, y := ua, ub
@@ -297,6 +311,31 @@ func compareDec(ua *big.Int, sa int32, ub *big.Int, sb int32) int {
 }
 
 func pow10(n int64) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(n), nil) }
+
+// decDigits is the number of decimal digits of |n| (1 for zero).
+func decDigits(n *big.Int) int {
+	if n.IsInt64() {
+		x := n.Int64()
+		u := uint64(x)
+		if x < 0 {
+			u = -u
+		}
+		d := 1
+		for ; u >= 10; u /= 10 {
+			d++
+		}
+		return d
+	}
+	s := n.Text(10)
+	if s[0] == '-' {
+		return len(s) - 1
+	}
+	return len(s)
+}
+
+// bigLimit is 10^MaxBigLen: a big number has at most MaxBigLen digits when
+// its magnitude is below it.
+var bigLimit = pow10(MaxBigLen)
 
 // Validate checks v against the limits above: string lengths, tuple
 // lengths and element limits, valid UTF-8 in strings, keywords and
@@ -341,9 +380,11 @@ func validate(v Value, inTuple bool) error {
 		if n == nil {
 			return anomaly.New(anomaly.Incorrect, "datom value", "%s without a value", v.typ)
 		}
-		// BitLen*log10(2) bounds the decimal digits.
-		if digits := n.BitLen() * 30103 / 100000; digits > MaxBigLen {
-			return anomaly.New(anomaly.Incorrect, "datom value", "%s of about %d digits exceeds the limit of %d", v.typ, digits, MaxBigLen)
+		// Exact: BitLen×log10(2) only estimates the digits (10^4096, of 4097
+		// digits, passed that test).
+		if n.CmpAbs(bigLimit) >= 0 {
+			// About: printing a huge number to count its digits would cost more than the check.
+			return anomaly.New(anomaly.Incorrect, "datom value", "%s of about %d digits exceeds the limit of %d", v.typ, n.BitLen()*30103/100000+1, MaxBigLen)
 		}
 	case TypeTuple:
 		if inTuple {
@@ -442,20 +483,46 @@ func (v Value) appendEDN(b *strings.Builder) {
 	}
 }
 
-// DecString prints unscaled×10^-scale in plain decimal notation.
+// DecString prints unscaled×10^-scale as Java's BigDecimal.toString does
+// (and so Clojure and Datomic, before the M): plain decimal notation when
+// scale ≥ 0 and the adjusted exponent (digits − 1 − scale) is at least −6,
+// else scientific notation: 1.5, 0.000001, 1E+3 (unscaled 1, scale −3),
+// 1.23E-7, 0E-9. Reading the text back as a BigDecimal gives the same
+// unscaled value and scale, and the text stays short for any int32 scale.
 func DecString(unscaled *big.Int, scale int32) string {
-	s := new(big.Int).Abs(unscaled).String()
-	neg := unscaled.Sign() < 0
+	coeff := new(big.Int).Abs(unscaled).String()
+	var b strings.Builder
+	if unscaled.Sign() < 0 {
+		b.WriteByte('-')
+	}
+	adjusted := int64(len(coeff)-1) - int64(scale)
 	switch {
-	case scale <= 0:
-		s += strings.Repeat("0", int(-scale))
-	case int(scale) >= len(s):
-		s = "0." + strings.Repeat("0", int(scale)-len(s)) + s
+	case scale >= 0 && adjusted >= -6:
+		switch {
+		case scale == 0:
+			b.WriteString(coeff)
+		case int(scale) < len(coeff):
+			b.WriteString(coeff[:len(coeff)-int(scale)])
+			b.WriteByte('.')
+			b.WriteString(coeff[len(coeff)-int(scale):])
+		default: // at most 6 leading zeros, by the adjusted exponent test
+			b.WriteString("0.")
+			b.WriteString(strings.Repeat("0", int(scale)-len(coeff)))
+			b.WriteString(coeff)
+		}
 	default:
-		s = s[:len(s)-int(scale)] + "." + s[len(s)-int(scale):]
+		b.WriteString(coeff[:1])
+		if len(coeff) > 1 {
+			b.WriteByte('.')
+			b.WriteString(coeff[1:])
+		}
+		if adjusted != 0 {
+			b.WriteByte('E')
+			if adjusted > 0 {
+				b.WriteByte('+')
+			}
+			b.WriteString(strconv.FormatInt(adjusted, 10))
+		}
 	}
-	if neg {
-		return "-" + s
-	}
-	return s
+	return b.String()
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package datom
+
+const raceEnabled = false
