@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"iter"
 
 	"github.com/stratadb/strata/anomaly"
@@ -16,56 +17,70 @@ type Stats struct {
 }
 
 // Stats counts db's datoms.
-func (db *DB) Stats() Stats {
+func (db *DB) Stats(ctx context.Context) (Stats, error) {
 	s := Stats{Attrs: map[string]int{}}
-	db.scan(datom.AEVT, datom.Datom{}, func(datom.Datom) bool { return true }, func(d datom.Datom) bool {
+	r := newRd(ctx)
+	db.scan(r, datom.AEVT, datom.Datom{}, func(datom.Datom) bool { return true }, func(d datom.Datom) bool {
 		s.Datoms++
 		if at, ok := db.schema.Attr(d.A); ok {
 			s.Attrs[at.Ident]++
 		}
 		return true
 	})
-	return s
+	return s, r.err
 }
 
 // IndexRange returns the datoms of attribute a in AVET order with start <=
 // v < end; an invalid (zero) start or end leaves that side open.
-func (db *DB) IndexRange(a datom.E, start, end datom.Value) (iter.Seq[datom.Datom], error) {
-	at, ok := db.schema.Attr(a)
-	if !ok {
-		return nil, anomaly.New(anomaly.Incorrect, "index-range", "%d is not an attribute", a)
-	}
-	for _, v := range []datom.Value{start, end} {
-		if v.IsValid() && v.Type() != at.Type {
-			return nil, anomaly.New(anomaly.Incorrect, "index-range", "bound %s is not a %s, the type of :%s", v, at.Type, at.Ident)
+func (db *DB) IndexRange(ctx context.Context, a datom.E, start, end datom.Value) iter.Seq2[datom.Datom, error] {
+	return func(yield func(datom.Datom, error) bool) {
+		at, ok := db.schema.Attr(a)
+		if !ok {
+			yield(datom.Datom{}, anomaly.New(anomaly.Incorrect, "index-range", "%d is not an attribute", a))
+			return
 		}
-	}
-	return func(yield func(datom.Datom) bool) {
-		db.scan(datom.AVET, datom.Datom{A: a, V: start}, func(d datom.Datom) bool {
-			return d.A == a && (!end.IsValid() || datom.CompareValue(d.V, end) < 0)
-		}, yield)
-	}, nil
-}
-
-// IndexPull pulls, in AVET order of attribute a's values from start on,
-// the entities that have them (Datomic's index-pull): each item is the
-// pull of the entity. Reverse walks from the end.
-func (db *DB) IndexPull(a datom.E, start datom.Value, pattern any) (iter.Seq2[map[any]any, error], error) {
-	seq, err := db.IndexRange(a, start, datom.Value{})
-	if err != nil {
-		return nil, err
-	}
-	pat, err := db.compilePattern(pattern, 0)
-	if err != nil {
-		return nil, err
-	}
-	return func(yield func(map[any]any, error) bool) {
-		for d := range seq {
-			if !yield(db.pull(pat, d.E, map[datom.E]bool{}, 0), nil) {
+		for _, v := range []datom.Value{start, end} {
+			if v.IsValid() && v.Type() != at.Type {
+				yield(datom.Datom{}, anomaly.New(anomaly.Incorrect, "index-range", "bound %s is not a %s, the type of :%s", v, at.Type, at.Ident))
 				return
 			}
 		}
-	}, nil
+		r := newRd(ctx)
+		more := true
+		db.scan(r, datom.AVET, datom.Datom{A: a, V: start}, func(d datom.Datom) bool {
+			return d.A == a && (!end.IsValid() || datom.CompareValue(d.V, end) < 0)
+		}, func(d datom.Datom) bool { more = yield(d, nil); return more })
+		if more && r.err != nil {
+			yield(datom.Datom{}, r.err)
+		}
+	}
+}
+
+// IndexPull pulls, in AVET order of attribute a's values from start on,
+// the entities that have them (Datomic's index-pull).
+func (db *DB) IndexPull(ctx context.Context, a datom.E, start datom.Value, pattern any) iter.Seq2[map[any]any, error] {
+	return func(yield func(map[any]any, error) bool) {
+		pat, err := db.compilePattern(pattern, 0)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		for d, err := range db.IndexRange(ctx, a, start, datom.Value{}) {
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			r := newRd(ctx)
+			m := db.pull(r, pat, d.E, map[datom.E]bool{}, 0)
+			if r.err != nil {
+				yield(nil, r.err)
+				return
+			}
+			if !yield(m, nil) {
+				return
+			}
+		}
+	}
 }
 
 // TxEntry is one transaction of the log: its t and its datoms.

@@ -1,13 +1,24 @@
 package engine
 
 import (
+	"context"
 	"slices"
 	"testing"
 
 	"github.com/stratadb/strata/datom"
 )
 
+func mustStats(t *testing.T, db *DB) Stats {
+	t.Helper()
+	s, err := db.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestStatsRangesAndLog(t *testing.T) {
+	ctx := context.Background()
 	db := peopleSchema(t)
 	var ops []Op
 	for i := range 10 {
@@ -15,32 +26,31 @@ func TestStatsRangesAndLog(t *testing.T) {
 	}
 	rep := mustWith(t, db, ops...)
 	db = rep.DBAfter
-	st := db.Stats()
+	st := mustStats(t, db)
 	if st.Attrs["person/email"] != 10 || st.Attrs["person/age"] != 10 {
 		t.Fatalf("stats %v", st.Attrs)
 	}
 	age, _ := db.Schema().AttrByIdent("person/age")
-	seq, err := db.IndexRange(age.ID, datom.Long(3), datom.Long(7))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got []int64
-	for d := range seq {
+	for d, err := range db.IndexRange(ctx, age.ID, datom.Long(3), datom.Long(7)) {
+		if err != nil {
+			t.Fatal(err)
+		}
 		got = append(got, d.V.Long())
 	}
 	if !slices.Equal(got, []int64{3, 4, 5, 6}) {
 		t.Fatalf("index-range %v", got)
 	}
-	if _, err := db.IndexRange(age.ID, datom.String("x"), datom.Value{}); err == nil {
+	bad := true
+	for _, err := range db.IndexRange(ctx, age.ID, datom.String("x"), datom.Value{}) {
+		bad = err == nil
+	}
+	if bad {
 		t.Fatal("index-range with a bound of the wrong type accepted")
 	}
 	email, _ := db.Schema().AttrByIdent("person/email")
-	items, err := db.IndexPull(email.ID, datom.String("h@x"), []any{kw("person/age")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ages []any
-	for m, err := range items {
+	for m, err := range db.IndexPull(ctx, email.ID, datom.String("h@x"), []any{kw("person/age")}) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,6 @@ type eaKey struct{ e, a datom.E }
 // and builds db-after.
 func (tx *txn) apply() (*TxReport, error) {
 	db := tx.db
-	mem := db.mem
 	adds := map[factKey]datom.Datom{}
 	var addOrder []factKey
 	explicitRetracts := map[factKey]datom.Datom{} // the current datoms retracted
@@ -45,20 +44,16 @@ func (tx *txn) apply() (*TxReport, error) {
 		}
 		seen[e] = true
 		var comps []datom.E
-		mem.cur[datom.EAVT].Ascend(datom.Datom{E: e}, func(d datom.Datom) bool {
-			if d.E != e {
-				return false
-			}
+		db.scanCur(tx.r, datom.EAVT, datom.Datom{E: e}, func(d datom.Datom) bool { return d.E == e }, func(d datom.Datom) bool {
 			retract(d)
 			if at, ok := db.schema.Attr(d.A); ok && at.Component {
 				comps = append(comps, d.V.Ref())
 			}
 			return true
 		})
-		mem.cur[datom.VAET].Ascend(datom.Datom{V: datom.Ref(e)}, func(d datom.Datom) bool {
-			if d.V.Ref() != e || d.V.Type() != datom.TypeRef {
-				return false
-			}
+		db.scanCur(tx.r, datom.VAET, datom.Datom{V: datom.Ref(e)}, func(d datom.Datom) bool {
+			return d.V.Type() == datom.TypeRef && d.V.Ref() == e
+		}, func(d datom.Datom) bool {
 			retract(d)
 			return true
 		})
@@ -78,16 +73,16 @@ func (tx *txn) apply() (*TxReport, error) {
 			retractEntity(r.e, map[datom.E]bool{})
 		case kRetract:
 			if r.hasV {
-				if c, ok := mem.current(r.e, r.at.ID, r.v); ok {
+				if c, ok := db.current(tx.r, r.e, r.at.ID, r.v); ok {
 					retract(c)
 				}
 				continue
 			}
-			mem.currentValues(r.e, r.at.ID, func(c datom.Datom) bool { retract(c); return true })
+			db.currentValues(tx.r, r.e, r.at.ID, func(c datom.Datom) bool { retract(c); return true })
 		case kCAS:
 			var curV datom.Value
 			has := false
-			mem.currentValues(r.e, r.at.ID, func(c datom.Datom) bool { curV, has = c.V, true; return false })
+			db.currentValues(tx.r, r.e, r.at.ID, func(c datom.Datom) bool { curV, has = c.V, true; return false })
 			switch {
 			case r.oldNone && has:
 				return nil, txErr(CodeCASFailed, r.form, "expected no value for :%s, found %s", r.at.Ident, curV)
@@ -118,7 +113,7 @@ func (tx *txn) apply() (*TxReport, error) {
 	}
 	for k, d := range adds {
 		if _, ok := explicitRetracts[k]; ok {
-			if _, cur := mem.current(d.E, d.A, d.V); cur {
+			if _, cur := db.current(tx.r, d.E, d.A, d.V); cur {
 				return nil, txErr(CodeDatomsConflict, form[k], "the transaction both asserts and retracts %s", d)
 			}
 		}
@@ -129,12 +124,12 @@ func (tx *txn) apply() (*TxReport, error) {
 	var asserted []datom.Datom
 	for _, k := range addOrder {
 		d := adds[k]
-		if _, ok := mem.current(d.E, d.A, d.V); ok {
+		if _, ok := db.current(tx.r, d.E, d.A, d.V); ok {
 			continue
 		}
 		at, _ := db.schema.Attr(d.A)
 		if !at.Many {
-			mem.currentValues(d.E, d.A, func(c datom.Datom) bool {
+			db.currentValues(tx.r, d.E, d.A, func(c datom.Datom) bool {
 				if !datom.EqualValue(c.V, d.V) {
 					retract(c)
 				}
@@ -157,7 +152,7 @@ func (tx *txn) apply() (*TxReport, error) {
 			return nil, txErr(CodeUniqueConflict, d, "both %d and %d would have :%s %s", other, d.E, at.Ident, d.V)
 		}
 		uniq[uk] = d.E
-		if owner, err := db.Lookup(d.A, d.V); err == nil && owner != d.E {
+		if owner, ok := db.lookupCur(tx.r, d.A, d.V); ok && owner != d.E {
 			if _, gone := explicitRetracts[keyOf(owner, d.A, d.V)]; !gone {
 				return nil, txErr(CodeUniqueConflict, d, "%d already has :%s %s", owner, at.Ident, d.V)
 			}
@@ -181,7 +176,10 @@ func (tx *txn) apply() (*TxReport, error) {
 	}
 
 	// db-after.
-	after := &DB{basis: tx.t, nextN: tx.nextN, lastInstant: instant, schema: db.schema, mem: mem.copy()}
+	if tx.r.err != nil {
+		return nil, tx.r.err
+	}
+	after := &DB{basis: tx.t, nextN: tx.nextN, lastInstant: instant, schema: db.schema, mem: db.mem.copy(), base: db.base}
 	var txData []datom.Datom
 	touchedSchema := map[datom.E]bool{}
 	for _, k := range retractOrder {
@@ -205,12 +203,15 @@ func (tx *txn) apply() (*TxReport, error) {
 		}
 	}
 	more, err := tx.composites(after, txData)
+	if err == nil {
+		err = tx.r.err
+	}
 	if err != nil {
 		return nil, err
 	}
 	txData = append(txData, more...)
 	if len(touchedSchema) > 0 {
-		s, err := after.rebuildSchema(db.schema, touchedSchema)
+		s, err := after.rebuildSchema(tx.r, db.schema, touchedSchema)
 		if err != nil {
 			return nil, &TxError{Code: CodeSchema, Msg: "schema change refused", Err: err}
 		}
@@ -218,6 +219,9 @@ func (tx *txn) apply() (*TxReport, error) {
 	}
 	if err := tx.checkPreds(after, txData); err != nil {
 		return nil, err
+	}
+	if tx.r.err != nil {
+		return nil, tx.r.err
 	}
 	slices.SortFunc(txData, func(a, b datom.Datom) int { return datom.Compare(datom.EAVT, a, b) })
 	after.mem.log.Set(TxEntry{T: tx.t, Data: txData})
@@ -261,18 +265,18 @@ func (tx *txn) composites(after *DB, txData []datom.Datom) ([]datom.Datom, error
 		elems := make([]datom.Value, len(at.TupleAttrs))
 		any := false
 		for i, src := range at.TupleAttrs {
-			after.mem.currentValues(k.e, src, func(d datom.Datom) bool { elems[i], any = d.V, true; return false })
+			after.currentValues(tx.r, k.e, src, func(d datom.Datom) bool { elems[i], any = d.V, true; return false })
 		}
 		var old datom.Datom
 		hasOld := false
-		after.mem.currentValues(k.e, k.c, func(d datom.Datom) bool { old, hasOld = d, true; return false })
+		after.currentValues(tx.r, k.e, k.c, func(d datom.Datom) bool { old, hasOld = d, true; return false })
 		if any {
 			nv := datom.Tuple(elems...)
 			if hasOld && datom.EqualValue(old.V, nv) {
 				continue
 			}
 			if at.Unique != UniqueNone {
-				if owner, err := after.Lookup(k.c, nv); err == nil && owner != k.e {
+				if owner, ok := after.lookupCur(tx.r, k.c, nv); ok && owner != k.e {
 					return nil, txErr(CodeUniqueConflict, nil, "%d already has :%s %s", owner, at.Ident, nv)
 				}
 			}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"iter"
 
@@ -17,6 +18,7 @@ type DB struct {
 	lastInstant int64  // :db/txInstant of the basis transaction, ms
 	schema      *Schema
 	mem         *memIndex
+	base        *indexBase // nil: everything is in mem
 
 	// The view: all zero for the current database.
 	asOf, since       datom.T
@@ -36,7 +38,7 @@ func Empty() *DB {
 		db.mem.addCurrent(d)
 		touched[d.E] = true
 	}
-	s, err := db.rebuildSchema(db.schema, touched)
+	s, err := db.rebuildSchema(newRd(nil), db.schema, touched)
 	if err != nil {
 		panic("engine: invariant: bootstrap schema: " + err.Error())
 	}
@@ -137,91 +139,23 @@ func (c Components) match(d datom.Datom) bool {
 
 // Datoms returns the datoms of index x whose leading components are c, in
 // index order, as seen by db's view: the current datoms, as of or since a
-// t, or with history every assertion and retraction.
-func (db *DB) Datoms(x datom.Index, c Components) (iter.Seq[datom.Datom], error) {
-	if err := c.check(x); err != nil {
-		return nil, err
-	}
-	probe := c.probe()
-	// Components form a prefix of the index order: the scan stops at the
-	// first datom that does not match them.
-	return func(yield func(datom.Datom) bool) { db.scan(x, probe, c.match, yield) }, nil
-}
-
-// scan visits db's view of index x from probe on, while inRange holds, and
-// yields the datoms of the view until yield returns false.
-func (db *DB) scan(x datom.Index, probe datom.Datom, inRange, yield func(datom.Datom) bool) {
-	cur := db.mem.cur[x]
-	switch {
-	case !db.filtered():
-		cur.Ascend(probe, func(d datom.Datom) bool { return inRange(d) && yield(d) })
-		return
-	case !db.history && !db.hasAsOf:
-		// Since alone: the current datoms added after it.
-		cur.Ascend(probe, func(d datom.Datom) bool {
-			if !inRange(d) {
-				return false
-			}
-			return !db.inTime(d) || yield(d)
-		})
-		return
-	}
-	// History and as-of merge the current datoms with history, in index
-	// order; datoms of one fact (e, a, v) are adjacent, ordered by t.
-	wanted := true
-	view := db.viewOf(func(d datom.Datom) bool { wanted = yield(d); return wanted })
-	next, stop := iter.Pull(func(yield func(datom.Datom) bool) { db.mem.hist[x].Ascend(probe, yield) })
-	defer stop()
-	h, hok := next()
-	ok := true
-	cur.Ascend(probe, func(d datom.Datom) bool {
-		for hok && datom.Compare(x, h, d) < 0 {
-			if ok = inRange(h) && view(h); !ok {
-				return false
-			}
-			h, hok = next()
+// t, or with history every assertion and retraction. A read that fails
+// (bad components, or storage unavailable) ends the sequence with the error.
+func (db *DB) Datoms(ctx context.Context, x datom.Index, c Components) iter.Seq2[datom.Datom, error] {
+	return func(yield func(datom.Datom, error) bool) {
+		if err := c.check(x); err != nil {
+			yield(datom.Datom{}, err)
+			return
 		}
-		ok = inRange(d) && view(d)
-		return ok
-	})
-	for ok && hok {
-		ok = inRange(h) && view(h)
-		h, hok = next()
-	}
-	if wanted {
-		view(datom.Datom{}) // flush the last fact
-	}
-}
-
-// viewOf turns the merged, ordered stream of current and history datoms
-// into db's view, calling yield for what the view holds: with history,
-// every datom in time; for as-of, per fact, the last datom up to as-of if it
-// is an assertion (and, with since too, added after since). A zero Datom
-// flushes. The returned func reports whether to go on.
-func (db *DB) viewOf(yield func(datom.Datom) bool) func(datom.Datom) bool {
-	if db.history {
-		return func(d datom.Datom) bool {
-			return !d.V.IsValid() || !db.inTime(d) || yield(d)
+		r := newRd(ctx)
+		// Components form a prefix of the index order: the scan stops at
+		// the first datom that does not match them.
+		more := true
+		db.scan(r, x, c.probe(), c.match, func(d datom.Datom) bool { more = yield(d, nil); return more })
+		if more && r.err != nil {
+			yield(datom.Datom{}, r.err)
 		}
 	}
-	var last datom.Datom
-	have := false
-	return func(d datom.Datom) bool {
-		if have && (!d.V.IsValid() || !sameFact(last, d)) {
-			have = false
-			if last.Added && (!db.hasSince || last.T() > db.since) && !yield(last) {
-				return false
-			}
-		}
-		if d.V.IsValid() && d.T() <= db.asOf {
-			last, have = d, true
-		}
-		return true
-	}
-}
-
-func sameFact(a, b datom.Datom) bool {
-	return a.E == b.E && a.A == b.A && datom.EqualValue(a.V, b.V)
 }
 
 // Entid resolves an entity designator: an entity id (returned as is), an
@@ -231,9 +165,9 @@ func (db *DB) Entid(ident string) (datom.E, bool) {
 	return db.schema.Entid(ident)
 }
 
-// Lookup resolves a lookup ref: the entity whose unique attribute a has
-// value v.
-func (db *DB) Lookup(a datom.E, v datom.Value) (datom.E, error) {
+// Lookup resolves a lookup ref in db's view: the entity whose unique
+// attribute a has value v.
+func (db *DB) Lookup(ctx context.Context, a datom.E, v datom.Value) (datom.E, error) {
 	at, ok := db.schema.Attr(a)
 	if !ok {
 		return 0, anomaly.New(anomaly.Incorrect, "lookup ref", "%d is not an attribute", a)
@@ -241,11 +175,10 @@ func (db *DB) Lookup(a datom.E, v datom.Value) (datom.E, error) {
 	if at.Unique == UniqueNone {
 		return 0, anomaly.New(anomaly.Incorrect, "lookup ref", "attribute :%s is not unique", at.Ident)
 	}
-	seq, err := db.Datoms(datom.AVET, Components{A: a, HasA: true, V: v})
-	if err != nil {
-		return 0, err
-	}
-	for d := range seq {
+	for d, err := range db.Datoms(ctx, datom.AVET, Components{A: a, HasA: true, V: v}) {
+		if err != nil {
+			return 0, err
+		}
 		return d.E, nil
 	}
 	return 0, anomaly.New(anomaly.NotFound, "lookup ref", "no entity with :%s %s", at.Ident, v)

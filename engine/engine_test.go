@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -27,7 +28,7 @@ var clock = time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 func mustWith(t *testing.T, db *DB, ops ...Op) *TxReport {
 	t.Helper()
 	clock = clock.Add(time.Second)
-	rep, err := db.With(ops, TxOptions{Now: clock})
+	rep, err := db.With(context.Background(), ops, TxOptions{Now: clock})
 	if err != nil {
 		t.Fatalf("transaction failed: %v", err)
 	}
@@ -36,7 +37,7 @@ func mustWith(t *testing.T, db *DB, ops ...Op) *TxReport {
 
 func wantCode(t *testing.T, db *DB, code Code, cat anomaly.Category, ops ...Op) {
 	t.Helper()
-	_, err := db.With(ops, TxOptions{Now: clock})
+	_, err := db.With(context.Background(), ops, TxOptions{Now: clock})
 	var te *TxError
 	if !errors.As(err, &te) || te.Code != code {
 		t.Fatalf("got %v, want a %s error", err, code)
@@ -65,12 +66,11 @@ func values(t *testing.T, db *DB, e datom.E, a string) []datom.Value {
 	if !ok {
 		t.Fatalf("no attribute %s", a)
 	}
-	seq, err := db.Datoms(datom.EAVT, Components{E: e, HasE: true, A: at.ID, HasA: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []datom.Value
-	for d := range seq {
+	for d, err := range db.Datoms(context.Background(), datom.EAVT, Components{E: e, HasE: true, A: at.ID, HasA: true}) {
+		if err != nil {
+			t.Fatal(err)
+		}
 		out = append(out, d.V)
 	}
 	return out
@@ -187,14 +187,19 @@ func TestTxFunctionAndInstant(t *testing.T) {
 		e := args[0].(datom.E)
 		var n int64
 		at, _ := db.Schema().AttrByIdent("person/age")
-		db.mem.currentValues(e, at.ID, func(d datom.Datom) bool { n = d.V.Long(); return false })
+		for d, err := range db.Datoms(context.Background(), datom.EAVT, Components{E: e, HasE: true, A: at.ID, HasA: true}) {
+			if err != nil {
+				return nil, err
+			}
+			n = d.V.Long()
+		}
 		return []Op{Add{E: e, A: kw("person/age"), V: n + 1}}, nil
 	}
 	rep := mustWith(t, db, Add{E: TempID("p"), A: kw("person/age"), V: int64(1)})
 	p := rep.TempIDs["p"]
 	db = rep.DBAfter
 	clock = clock.Add(time.Second)
-	rep, err := db.With([]Op{Call{Fn: "inc", Args: []any{p}}, Add{E: TxTempID, A: kw("db/doc"), V: "bumped"}},
+	rep, err := db.With(context.Background(), []Op{Call{Fn: "inc", Args: []any{p}}, Add{E: TxTempID, A: kw("db/doc"), V: "bumped"}},
 		TxOptions{Now: clock, Funcs: map[string]TxFunc{"inc": inc}})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,10 @@ import (
 type memIndex struct {
 	cur  [datom.NumIndexes]*btree.BTreeG[datom.Datom]
 	hist [datom.NumIndexes]*btree.BTreeG[datom.Datom]
+	// gone holds the current datoms of the persistent trees retracted
+	// since they were indexed (tombstones); cur then holds only what was
+	// asserted since.
+	gone [datom.NumIndexes]*btree.BTreeG[datom.Datom]
 	log  *txLog
 }
 
@@ -27,16 +31,12 @@ func lessFor(x datom.Index) func(a, b datom.Datom) bool {
 	return func(a, b datom.Datom) bool { return datom.Compare(x, a, b) < 0 }
 }
 
-// currentKey is what identifies a current datom: its components without tx
-// (one current datom per e, a, v). The current trees compare with tx and
-// added too, so lookups of "the current datom for e a v" scan from the
-// smallest datom with those components.
-
 func newMemIndex() *memIndex {
 	m := &memIndex{log: newTxLog()}
 	for x := range datom.NumIndexes {
 		m.cur[x] = btree.NewBTreeGOptions(lessFor(x), treeOpts)
 		m.hist[x] = btree.NewBTreeGOptions(lessFor(x), treeOpts)
+		m.gone[x] = btree.NewBTreeGOptions(lessFor(x), treeOpts)
 	}
 	return m
 }
@@ -47,6 +47,7 @@ func (m *memIndex) copy() *memIndex {
 	for x := range datom.NumIndexes {
 		c.cur[x] = m.cur[x].Copy()
 		c.hist[x] = m.hist[x].Copy()
+		c.gone[x] = m.gone[x].Copy()
 	}
 	return c
 }
@@ -63,10 +64,19 @@ func (m *memIndex) addCurrent(d datom.Datom) {
 	}
 }
 
+// removeCurrent ends the current datom d: it leaves cur if it was asserted
+// since the last indexing, and is remembered in gone if it is in the
+// persistent trees.
 func (m *memIndex) removeCurrent(d datom.Datom) {
+	_, inMem := m.cur[datom.EAVT].Get(d)
 	for x := range datom.NumIndexes {
-		if inIndex(x, d) {
+		if !inIndex(x, d) {
+			continue
+		}
+		if inMem {
 			m.cur[x].Delete(d)
+		} else {
+			m.gone[x].Set(d)
 		}
 	}
 }
@@ -79,30 +89,7 @@ func (m *memIndex) addHistory(d datom.Datom) {
 	}
 }
 
-// current returns the current datom with d's e, a and v, if there is one.
-func (m *memIndex) current(e, a datom.E, v datom.Value) (datom.Datom, bool) {
-	probe := datom.Datom{E: e, A: a, V: v}
-	var found datom.Datom
-	ok := false
-	m.cur[datom.EAVT].Ascend(probe, func(d datom.Datom) bool {
-		if d.E == e && d.A == a && datom.EqualValue(d.V, v) {
-			found, ok = d, true
-		}
-		return false
-	})
-	return found, ok
-}
-
-// currentValues calls fn with each current datom of e and a, in value order.
-func (m *memIndex) currentValues(e, a datom.E, fn func(datom.Datom) bool) {
-	m.cur[datom.EAVT].Ascend(datom.Datom{E: e, A: a}, func(d datom.Datom) bool {
-		if d.E != e || d.A != a {
-			return false
-		}
-		return fn(d)
-	})
-}
-
-func (m *memIndex) len() (cur, hist int) {
-	return m.cur[datom.EAVT].Len(), m.hist[datom.EAVT].Len()
+// len counts the datoms held: current, history, tombstones.
+func (m *memIndex) len() (cur, hist, gone int) {
+	return m.cur[datom.EAVT].Len(), m.hist[datom.EAVT].Len(), m.gone[datom.EAVT].Len()
 }

@@ -30,11 +30,11 @@ func (tx *txn) checkPreds(after *DB, txData []datom.Datom) error {
 		spec := d.V.Ref()
 		specName, _ := after.schema.Ident(spec)
 		var missing []string
-		after.mem.currentValues(spec, eEntityAttrs, func(r datom.Datom) bool {
+		after.currentValues(tx.r, spec, eEntityAttrs, func(r datom.Datom) bool {
 			a, ok := after.schema.Entid(r.V.Str())
 			has := false
 			if ok {
-				after.mem.currentValues(d.E, a, func(datom.Datom) bool { has = true; return false })
+				after.currentValues(tx.r, d.E, a, func(datom.Datom) bool { has = true; return false })
 			}
 			if !has {
 				missing = append(missing, ":"+r.V.Str())
@@ -45,7 +45,7 @@ func (tx *txn) checkPreds(after *DB, txData []datom.Datom) error {
 			return txErr(CodePredicateFailed, d, "entity %d lacks %v required by entity spec :%s", d.E, missing, specName)
 		}
 		var failed error
-		after.mem.currentValues(spec, eEntityPreds, func(r datom.Datom) bool {
+		after.currentValues(tx.r, spec, eEntityPreds, func(r datom.Datom) bool {
 			p, ok := tx.opts.Preds[r.V.Str()]
 			switch {
 			case !ok:

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"math/big"
 	"strings"
 
@@ -188,28 +189,34 @@ func (db *DB) pullAttr(spec AttrSpec) (pullAttr, error) {
 
 // Pull returns the entity e as the pattern describes it, or nil when it
 // has none of the pattern's attributes.
-func (db *DB) Pull(p any, e datom.E) (map[any]any, error) {
+func (db *DB) Pull(ctx context.Context, p any, e datom.E) (map[any]any, error) {
 	pat, err := db.compilePattern(p, 0)
 	if err != nil {
 		return nil, err
 	}
-	return db.pull(pat, e, map[datom.E]bool{}, 0), nil
+	r := newRd(ctx)
+	m := db.pull(r, pat, e, map[datom.E]bool{}, 0)
+	return m, r.err
 }
 
 // PullMany pulls each entity with one compiled pattern.
-func (db *DB) PullMany(p any, es []datom.E) ([]map[any]any, error) {
+func (db *DB) PullMany(ctx context.Context, p any, es []datom.E) ([]map[any]any, error) {
 	pat, err := db.compilePattern(p, 0)
 	if err != nil {
 		return nil, err
 	}
+	r := newRd(ctx)
 	out := make([]map[any]any, len(es))
 	for i, e := range es {
-		out[i] = db.pull(pat, e, map[datom.E]bool{}, 0)
+		out[i] = db.pull(r, pat, e, map[datom.E]bool{}, 0)
+		if r.err != nil {
+			return nil, r.err
+		}
 	}
 	return out, nil
 }
 
-func (db *DB) pull(p *pattern, e datom.E, path map[datom.E]bool, depth int) map[any]any {
+func (db *DB) pull(r *rd, p *pattern, e datom.E, path map[datom.E]bool, depth int) map[any]any {
 	res := map[any]any{}
 	if p.withID {
 		res[Keyword("db/id")] = e
@@ -225,7 +232,7 @@ func (db *DB) pull(p *pattern, e datom.E, path map[datom.E]bool, depth int) map[
 		if pa.spec.As != nil {
 			key = pa.spec.As
 		}
-		if v, ok := db.pullValues(p, pa, e, path, depth); ok {
+		if v, ok := db.pullValues(r, p, pa, e, path, depth); ok {
 			res[key] = v
 		} else if pa.spec.HasDefault {
 			res[key] = pa.spec.Default
@@ -242,11 +249,11 @@ func (db *DB) pull(p *pattern, e datom.E, path map[datom.E]bool, depth int) map[
 			at, _ := db.schema.Attr(cur)
 			if !done[cur] {
 				pa := pullAttr{spec: AttrSpec{Attr: Keyword(at.Ident), NoLimit: true}, at: at}
-				res[Keyword(at.Ident)] = db.convertValues(p, pa, vals, path, depth)
+				res[Keyword(at.Ident)] = db.convertValues(r, p, pa, vals, path, depth)
 			}
 			vals = vals[:0]
 		}
-		db.scan(datom.EAVT, datom.Datom{E: e}, func(d datom.Datom) bool { return d.E == e }, func(d datom.Datom) bool {
+		db.scan(r, datom.EAVT, datom.Datom{E: e}, func(d datom.Datom) bool { return d.E == e }, func(d datom.Datom) bool {
 			if d.A != cur {
 				flush()
 				cur = d.A
@@ -263,7 +270,7 @@ func (db *DB) pull(p *pattern, e datom.E, path map[datom.E]bool, depth int) map[
 }
 
 // pullValues reads pa's values of e and converts them.
-func (db *DB) pullValues(p *pattern, pa pullAttr, e datom.E, path map[datom.E]bool, depth int) (any, bool) {
+func (db *DB) pullValues(r *rd, p *pattern, pa pullAttr, e datom.E, path map[datom.E]bool, depth int) (any, bool) {
 	var vals []datom.Value
 	limit := pa.spec.Limit
 	if limit == 0 {
@@ -273,14 +280,14 @@ func (db *DB) pullValues(p *pattern, pa pullAttr, e datom.E, path map[datom.E]bo
 		limit = -1
 	}
 	if pa.reverse {
-		db.scan(datom.VAET, datom.Datom{V: datom.Ref(e), A: pa.at.ID}, func(d datom.Datom) bool {
+		db.scan(r, datom.VAET, datom.Datom{V: datom.Ref(e), A: pa.at.ID}, func(d datom.Datom) bool {
 			return d.V.Type() == datom.TypeRef && d.V.Ref() == e && d.A == pa.at.ID
 		}, func(d datom.Datom) bool {
 			vals = append(vals, datom.Ref(d.E))
 			return limit < 0 || len(vals) < limit
 		})
 	} else {
-		db.scan(datom.EAVT, datom.Datom{E: e, A: pa.at.ID}, func(d datom.Datom) bool {
+		db.scan(r, datom.EAVT, datom.Datom{E: e, A: pa.at.ID}, func(d datom.Datom) bool {
 			return d.E == e && d.A == pa.at.ID
 		}, func(d datom.Datom) bool {
 			vals = append(vals, d.V)
@@ -290,12 +297,12 @@ func (db *DB) pullValues(p *pattern, pa pullAttr, e datom.E, path map[datom.E]bo
 	if len(vals) == 0 {
 		return nil, false
 	}
-	return db.convertValues(p, pa, vals, path, depth), true
+	return db.convertValues(r, p, pa, vals, path, depth), true
 }
 
 // convertValues turns datom values into pull results: one value for a
 // cardinality-one attribute (and for a reversed component), a []any else.
-func (db *DB) convertValues(p *pattern, pa pullAttr, vals []datom.Value, path map[datom.E]bool, depth int) any {
+func (db *DB) convertValues(r *rd, p *pattern, pa pullAttr, vals []datom.Value, path map[datom.E]bool, depth int) any {
 	one := !pa.at.Many
 	if pa.reverse {
 		one = pa.at.Component // a component has one owner
@@ -310,16 +317,16 @@ func (db *DB) convertValues(p *pattern, pa pullAttr, vals []datom.Value, path ma
 			if path[e] || (pa.recurse > 0 && depth >= pa.recurse) || depth >= MaxPullDepth {
 				return map[any]any{Keyword("db/id"): e}
 			}
-			if m := db.pull(p, e, path, depth+1); m != nil {
+			if m := db.pull(r, p, e, path, depth+1); m != nil {
 				return m
 			}
 		case pa.sub != nil:
-			if m := db.pull(pa.sub, e, path, depth+1); m != nil {
+			if m := db.pull(r, pa.sub, e, path, depth+1); m != nil {
 				return m
 			}
 		case p.wildcard && pa.at.Component && !pa.reverse && !path[e] && depth < MaxPullDepth:
 			// * pulls components whole.
-			return db.pull(&pattern{wildcard: true}, e, path, depth+1)
+			return db.pull(r, &pattern{wildcard: true}, e, path, depth+1)
 		}
 		return map[any]any{Keyword("db/id"): e}
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"reflect"
 	"testing"
 
@@ -54,7 +55,7 @@ func TestPull(t *testing.T) {
 			kw("person/friend"):  []any{id(bob)}}},
 	}
 	for _, c := range cases {
-		got, err := db.Pull(c.pattern, c.e)
+		got, err := db.Pull(context.Background(), c.pattern, c.e)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -62,10 +63,10 @@ func TestPull(t *testing.T) {
 			t.Errorf("%s:\n got %v\nwant %v", c.name, got, c.want)
 		}
 	}
-	if _, err := db.Pull([]any{kw("no/attr")}, ann); err == nil {
+	if _, err := db.Pull(context.Background(), []any{kw("no/attr")}, ann); err == nil {
 		t.Error("unknown attribute accepted")
 	}
-	if _, err := db.Pull([]any{map[any]any{kw("person/name"): []any{kw("person/name")}}}, ann); err == nil {
+	if _, err := db.Pull(context.Background(), []any{map[any]any{kw("person/name"): []any{kw("person/name")}}}, ann); err == nil {
 		t.Error("sub-pattern on a non-ref accepted")
 	}
 }

@@ -9,21 +9,21 @@ import (
 
 // rebuildSchema returns old updated for the entities in touched, read from
 // db's current datoms: their idents and, for attributes, their Attr.
-func (db *DB) rebuildSchema(old *Schema, touched map[datom.E]bool) (*Schema, error) {
+func (db *DB) rebuildSchema(r *rd, old *Schema, touched map[datom.E]bool) (*Schema, error) {
 	s := old.clone()
 	// Idents first: attributes name their types and enums by ident.
 	vals := make(map[datom.E]map[datom.E][]datom.Value, len(touched))
 	for e := range touched {
 		m := map[datom.E][]datom.Value{}
-		db.mem.cur[datom.EAVT].Ascend(datom.Datom{E: e}, func(d datom.Datom) bool {
-			if d.E != e {
-				return false
-			}
+		db.scanCur(r, datom.EAVT, datom.Datom{E: e}, func(d datom.Datom) bool { return d.E == e }, func(d datom.Datom) bool {
 			if schemaAttrs[d.A] {
 				m[d.A] = append(m[d.A], d.V)
 			}
 			return true
 		})
+		if r.err != nil {
+			return nil, r.err
+		}
 		vals[e] = m
 		if id, ok := s.identOf[e]; ok {
 			delete(s.idents, id)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -47,11 +48,11 @@ type TxReport struct {
 // database value; db itself does not change. A failed transaction returns
 // a *TxError and changes nothing. With is Datomic's d/with, and the
 // transactor's step for every transaction it commits.
-func (db *DB) With(ops []Op, opts TxOptions) (*TxReport, error) {
+func (db *DB) With(ctx context.Context, ops []Op, opts TxOptions) (*TxReport, error) {
 	if db.filtered() {
 		return nil, txErr(CodeInvalidTxData, nil, "cannot transact against a filtered database (%s)", db)
 	}
-	tx := &txn{db: db, opts: opts, t: datom.T(db.nextN), tempids: map[TempID]datom.E{}}
+	tx := &txn{db: db, r: newRd(ctx), opts: opts, t: datom.T(db.nextN), tempids: map[TempID]datom.E{}}
 	tx.nextN = db.nextN + 1
 	tx.txE = datom.TxE(tx.t)
 	if err := tx.expand(ops, 0); err != nil {
@@ -66,6 +67,7 @@ func (db *DB) With(ops []Op, opts TxOptions) (*TxReport, error) {
 // txn is one transaction in progress.
 type txn struct {
 	db      *DB
+	r       *rd // reads of db; a failed read fails the transaction
 	opts    TxOptions
 	t       datom.T
 	txE     datom.E
@@ -393,8 +395,11 @@ func (tx *txn) resolveEntity(e Entity, form any, tempOK bool) (datom.E, TempID, 
 		if vt != "" {
 			return 0, "", txErr(CodeInvalidTxData, form, "a lookup ref value cannot be a tempid")
 		}
-		id, err := tx.db.Lookup(at.ID, v)
-		if err != nil {
+		id, ok := tx.db.lookupCur(tx.r, at.ID, v)
+		if tx.r.err != nil {
+			return 0, "", tx.r.err
+		}
+		if !ok {
 			return 0, "", txErr(CodeNotAnEntity, form, "lookup ref [:%s %s] names no entity", at.Ident, v)
 		}
 		return id, "", nil
@@ -504,8 +509,11 @@ func (tx *txn) resolveTempIDs(rops []rop) error {
 				}
 				v = datom.Ref(e)
 			}
-			found, err := tx.db.Lookup(r.at.ID, v)
-			if err != nil {
+			found, ok := tx.db.lookupCur(tx.r, r.at.ID, v)
+			if tx.r.err != nil {
+				return tx.r.err
+			}
+			if !ok {
 				continue // no entity has it: the tempid will be new
 			}
 			if prev, ok := tx.tempids[r.eTemp]; ok {

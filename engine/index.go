@@ -1,0 +1,124 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/stratadb/strata/anomaly"
+	"github.com/stratadb/strata/datom"
+)
+
+// IndexRoot is what a database's catalog record publishes after an
+// indexing job (issue 4 moves it forward by compare-and-swap): the
+// persistent trees, current and history, of every index, and the counters
+// of the basis they hold.
+type IndexRoot struct {
+	T           datom.T // basis of the trees
+	NextN       uint64  // the counter of t and new entity numbers after T
+	LastInstant int64   // :db/txInstant of T, ms
+	Cur, Hist   [datom.NumIndexes]TreeRef
+}
+
+// IndexStats says what an indexing job did.
+type IndexStats struct {
+	Datoms     int // memory-index datoms merged (current, history, tombstones)
+	MergeStats     // summed over the eight trees
+	// Bytes written per index (current and history trees together).
+	Bytes [datom.NumIndexes]int64
+}
+
+// Index merges db's memory index into persistent trees in store, copy-on-
+// write: only the segments that receive changes are written. It returns a
+// database value with the same basis over the new trees (and an empty
+// memory index), and the root to publish. The first call on a database
+// builds the trees; later calls must use the same store.
+func (db *DB) Index(ctx context.Context, store SegmentStore, opts TreeOptions) (*DB, IndexRoot, IndexStats, error) {
+	var st IndexStats
+	if db.filtered() {
+		return nil, IndexRoot{}, st, anomaly.New(anomaly.Incorrect, "index", "cannot index a filtered database (%s)", db)
+	}
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, IndexRoot{}, st, err
+	}
+	base := &indexBase{store: store, opts: opts, t: db.basis}
+	if db.base != nil {
+		base.cur, base.hist = db.base.cur, db.base.hist
+	}
+	for x := range datom.NumIndexes {
+		adds, dels, hist := db.mem.cur[x].Items(), db.mem.gone[x].Items(), db.mem.hist[x].Items()
+		st.Datoms += len(adds) + len(dels) + len(hist)
+		var ms MergeStats
+		var err error
+		if base.cur[x], ms, err = MergeTree(ctx, store, opts, x, base.cur[x], adds, dels); err != nil {
+			return nil, IndexRoot{}, st, err
+		}
+		st.add(ms)
+		st.Bytes[x] += ms.BytesWritten
+		if base.hist[x], ms, err = MergeTree(ctx, store, opts, x, base.hist[x], hist, nil); err != nil {
+			return nil, IndexRoot{}, st, err
+		}
+		st.add(ms)
+		st.Bytes[x] += ms.BytesWritten
+	}
+	mem := newMemIndex()
+	mem.log = db.mem.log.Copy()
+	after := &DB{basis: db.basis, nextN: db.nextN, lastInstant: db.lastInstant, schema: db.schema, mem: mem, base: base}
+	return after, after.Root(), st, nil
+}
+
+func (s *IndexStats) add(m MergeStats) {
+	s.LeavesWritten += m.LeavesWritten
+	s.BranchesWritten += m.BranchesWritten
+	s.LeavesKept += m.LeavesKept
+	s.BytesWritten += m.BytesWritten
+}
+
+// Root returns db's persistent root; ok is false when db has nothing
+// indexed. Datoms since the root's T live only in db's memory index.
+func (db *DB) Root() IndexRoot {
+	if db.base == nil {
+		return IndexRoot{}
+	}
+	return IndexRoot{T: db.base.t, NextN: db.nextN, LastInstant: db.lastInstant, Cur: db.base.cur, Hist: db.base.hist}
+}
+
+// IndexedT is the basis of db's persistent trees (0 when none).
+func (db *DB) IndexedT() datom.T {
+	if db.base == nil {
+		return 0
+	}
+	return db.base.t
+}
+
+// Open returns the database value of a published root, reading its trees
+// from store. Its schema is read from the trees.
+func Open(ctx context.Context, store SegmentStore, opts TreeOptions, root IndexRoot) (*DB, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if root.Cur[datom.EAVT].IsEmpty() || root.NextN == 0 {
+		return nil, anomaly.New(anomaly.Incorrect, "open", "the root holds no database (no EAVT tree)")
+	}
+	db := &DB{basis: root.T, nextN: root.NextN, lastInstant: root.LastInstant, mem: newMemIndex(),
+		base: &indexBase{store: store, opts: opts, t: root.T, cur: root.Cur, hist: root.Hist},
+		schema: &Schema{attrs: map[datom.E]*Attr{}, idents: map[string]datom.E{}, identOf: map[datom.E]string{},
+			composites: map[datom.E][]datom.E{}}}
+	r := newRd(ctx)
+	touched := map[datom.E]bool{}
+	for a := range schemaAttrs {
+		db.scanCur(r, datom.AEVT, datom.Datom{A: a}, func(d datom.Datom) bool { return d.A == a }, func(d datom.Datom) bool {
+			touched[d.E] = true
+			return true
+		})
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	s, err := db.rebuildSchema(r, db.schema, touched)
+	if err != nil {
+		return nil, anomaly.Wrap(anomaly.Fault, "open: schema in the trees", err)
+	}
+	db.schema = s
+	return db, nil
+}

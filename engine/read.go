@@ -1,0 +1,218 @@
+package engine
+
+import (
+	"context"
+	"iter"
+
+	"github.com/stratadb/strata/datom"
+)
+
+// The read layer: a database value's datoms are the persistent trees
+// (indexed up to base.t, read through the cache strata) merged with the
+// memory index (everything since), and a view (as-of, since, history)
+// filters the merge.
+
+// rd carries the context of a read and its first error: a read from the
+// storage strata can fail (unavailable after bounded retries), and the
+// scans below are push-style, so they record the error and stop, and the
+// exported operation returns it.
+type rd struct {
+	ctx context.Context
+	err error
+}
+
+func newRd(ctx context.Context) *rd {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return &rd{ctx: ctx}
+}
+
+func (r *rd) fail(err error) {
+	if r.err == nil && err != nil {
+		r.err = err
+	}
+}
+
+// indexBase is the persistent part of a database value: one tree of
+// current datoms and one of history per index, indexed up to t.
+type indexBase struct {
+	store SegmentStore
+	opts  TreeOptions
+	t     datom.T
+	cur   [datom.NumIndexes]TreeRef
+	hist  [datom.NumIndexes]TreeRef
+}
+
+// treeSource returns the push-style scan of one persistent tree from
+// probe, or nil when there is none.
+func (db *DB) treeSource(r *rd, x datom.Index, root TreeRef, probe datom.Datom) func(func(datom.Datom) bool) {
+	if db.base == nil || root.IsEmpty() {
+		return nil
+	}
+	return func(yield func(datom.Datom) bool) {
+		t, err := newTreeIO(db.base.store, db.base.opts, x)
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		r.fail(t.ascend(r.ctx, root, &probe, yield))
+	}
+}
+
+// mergeSources yields the union of two ordered, disjoint streams in order.
+func mergeSources(x datom.Index, a, b func(func(datom.Datom) bool), yield func(datom.Datom) bool) {
+	switch {
+	case a == nil && b == nil:
+		return
+	case a == nil:
+		b(yield)
+		return
+	case b == nil:
+		a(yield)
+		return
+	}
+	next, stop := iter.Pull(b)
+	defer stop()
+	bd, bok := next()
+	more := true
+	a(func(d datom.Datom) bool {
+		for bok && datom.Compare(x, bd, d) < 0 {
+			if more = yield(bd); !more {
+				return false
+			}
+			bd, bok = next()
+		}
+		more = yield(d)
+		return more
+	})
+	for more && bok {
+		more = yield(bd)
+		bd, bok = next()
+	}
+}
+
+// scanCur visits the current datoms of index x (ignoring the view) from
+// probe on, while inRange holds, until yield returns false.
+func (db *DB) scanCur(r *rd, x datom.Index, probe datom.Datom, inRange, yield func(datom.Datom) bool) {
+	y := func(d datom.Datom) bool { return inRange(d) && yield(d) }
+	var base func(func(datom.Datom) bool)
+	if db.base != nil {
+		base = db.treeSource(r, x, db.base.cur[x], probe)
+		if base != nil && db.mem.gone[x].Len() > 0 {
+			gone, inner := db.mem.gone[x], base
+			base = func(yield func(datom.Datom) bool) {
+				inner(func(d datom.Datom) bool {
+					if _, ok := gone.Get(d); ok {
+						return inRange(d) // skip, but stop at the range's end
+					}
+					return yield(d)
+				})
+			}
+		}
+	}
+	var mem func(func(datom.Datom) bool)
+	if db.mem.cur[x].Len() > 0 {
+		tree := db.mem.cur[x]
+		mem = func(yield func(datom.Datom) bool) { tree.Ascend(probe, yield) }
+	}
+	mergeSources(x, base, mem, y)
+}
+
+// scanHist visits the history datoms of index x: retractions, and the
+// assertions they ended.
+func (db *DB) scanHist(r *rd, x datom.Index, probe datom.Datom, yield func(datom.Datom) bool) {
+	var base func(func(datom.Datom) bool)
+	if db.base != nil {
+		base = db.treeSource(r, x, db.base.hist[x], probe)
+	}
+	var mem func(func(datom.Datom) bool)
+	if db.mem.hist[x].Len() > 0 {
+		tree := db.mem.hist[x]
+		mem = func(yield func(datom.Datom) bool) { tree.Ascend(probe, yield) }
+	}
+	mergeSources(x, base, mem, yield)
+}
+
+// scan visits db's view of index x from probe on, while inRange holds, and
+// yields the datoms of the view until yield returns false.
+func (db *DB) scan(r *rd, x datom.Index, probe datom.Datom, inRange, yield func(datom.Datom) bool) {
+	switch {
+	case !db.filtered():
+		db.scanCur(r, x, probe, inRange, yield)
+		return
+	case !db.history && !db.hasAsOf:
+		// Since alone: the current datoms added after it.
+		db.scanCur(r, x, probe, inRange, func(d datom.Datom) bool { return !db.inTime(d) || yield(d) })
+		return
+	}
+	// History and as-of merge the current datoms with history, in index
+	// order; datoms of one fact (e, a, v) are adjacent, ordered by t.
+	wanted := true
+	view := db.viewOf(func(d datom.Datom) bool { wanted = yield(d); return wanted })
+	cur := func(y func(datom.Datom) bool) { db.scanCur(r, x, probe, func(datom.Datom) bool { return true }, y) }
+	hist := func(y func(datom.Datom) bool) { db.scanHist(r, x, probe, y) }
+	mergeSources(x, cur, hist, func(d datom.Datom) bool { return inRange(d) && view(d) })
+	if wanted {
+		view(datom.Datom{}) // flush the last fact
+	}
+}
+
+// viewOf turns the merged, ordered stream of current and history datoms
+// into db's view, calling yield for what the view holds: with history,
+// every datom in time; for as-of, per fact, the last datom up to as-of if it
+// is an assertion (and, with since too, added after since). A zero Datom
+// flushes. The returned func reports whether to go on.
+func (db *DB) viewOf(yield func(datom.Datom) bool) func(datom.Datom) bool {
+	if db.history {
+		return func(d datom.Datom) bool {
+			return !d.V.IsValid() || !db.inTime(d) || yield(d)
+		}
+	}
+	var last datom.Datom
+	have := false
+	return func(d datom.Datom) bool {
+		if have && (!d.V.IsValid() || !sameFact(last, d)) {
+			have = false
+			if last.Added && (!db.hasSince || last.T() > db.since) && !yield(last) {
+				return false
+			}
+		}
+		if d.V.IsValid() && d.T() <= db.asOf {
+			last, have = d, true
+		}
+		return true
+	}
+}
+
+func sameFact(a, b datom.Datom) bool {
+	return a.E == b.E && a.A == b.A && datom.EqualValue(a.V, b.V)
+}
+
+// current returns the current datom for e, a, v, if there is one.
+func (db *DB) current(r *rd, e, a datom.E, v datom.Value) (datom.Datom, bool) {
+	var found datom.Datom
+	ok := false
+	db.scanCur(r, datom.EAVT, datom.Datom{E: e, A: a, V: v}, func(d datom.Datom) bool {
+		return d.E == e && d.A == a && datom.EqualValue(d.V, v)
+	}, func(d datom.Datom) bool { found, ok = d, true; return false })
+	return found, ok
+}
+
+// currentValues calls fn with each current datom of e and a, in value order.
+func (db *DB) currentValues(r *rd, e, a datom.E, fn func(datom.Datom) bool) {
+	db.scanCur(r, datom.EAVT, datom.Datom{E: e, A: a}, func(d datom.Datom) bool {
+		return d.E == e && d.A == a
+	}, fn)
+}
+
+// lookupCur returns the entity whose (unique) attribute a currently has
+// value v.
+func (db *DB) lookupCur(r *rd, a datom.E, v datom.Value) (datom.E, bool) {
+	var e datom.E
+	ok := false
+	db.scanCur(r, datom.AVET, datom.Datom{A: a, V: v}, func(d datom.Datom) bool {
+		return d.A == a && datom.EqualValue(d.V, v)
+	}, func(d datom.Datom) bool { e, ok = d.E, true; return false })
+	return e, ok
+}
