@@ -40,6 +40,10 @@ func TxDataFromEDN(v any) ([]Op, error) {
 	for i, f := range forms {
 		op, err := opFromEDN(f)
 		if err != nil {
+			if te, ok := err.(*TxError); ok {
+				te.Msg = fmt.Sprintf("form %d: %s", i, te.Msg)
+				return nil, te
+			}
 			return nil, fmt.Errorf("form %d: %w", i, err)
 		}
 		ops = append(ops, op)

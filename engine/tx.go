@@ -145,7 +145,9 @@ func (tx *txn) expandMap(m Map, depth int) error {
 		}
 		vals := []any{kv.V}
 		if list, ok := kv.V.([]any); ok && (a.Many || reverse) && a.Type != datom.TypeTuple {
-			vals = list
+			if _, isRef := tx.asLookupRef(kv.V); !(isRef && (a.Type == datom.TypeRef || reverse)) {
+				vals = list
+			}
 		}
 		for _, v := range vals {
 			if nested, ok := asMap(v); ok {
@@ -199,6 +201,23 @@ func (tx *txn) hasUnique(m Map) bool {
 		}
 	}
 	return false
+}
+
+// asLookupRef reports whether v is a lookup ref written as a two-element
+// list [unique-attr value] (as EDN gives it).
+func (tx *txn) asLookupRef(v any) (LookupRef, bool) {
+	l, ok := v.([]any)
+	if !ok || len(l) != 2 {
+		return LookupRef{}, false
+	}
+	k, ok := l[0].(Keyword)
+	if !ok {
+		return LookupRef{}, false
+	}
+	if at, ok := tx.db.schema.AttrByIdent(string(k)); !ok || at.Unique == UniqueNone {
+		return LookupRef{}, false
+	}
+	return LookupRef{Attr: k, Value: l[1]}, true
 }
 
 func reverseIdent(ident string) string {
@@ -403,6 +422,11 @@ func (tx *txn) resolveEntity(e Entity, form any, tempOK bool) (datom.E, TempID, 
 			return 0, "", txErr(CodeNotAnEntity, form, "lookup ref [:%s %s] names no entity", at.Ident, v)
 		}
 		return id, "", nil
+	case []any:
+		if lr, ok := tx.asLookupRef(e); ok {
+			return tx.resolveEntity(lr, form, tempOK)
+		}
+		return 0, "", txErr(CodeInvalidTxData, form, "a list names an entity only as a lookup ref [unique-attr value]")
 	case nil:
 		return 0, "", txErr(CodeInvalidTxData, form, "no entity")
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/stratadb/strata/anomaly"
 	"github.com/stratadb/strata/datom"
@@ -165,6 +166,15 @@ func (e *TxError) Is(target error) bool {
 
 func (e *TxError) Unwrap() error { return e.Err }
 
+// As lets anomaly.CategoryOf find the error's category.
+func (e *TxError) As(target any) bool {
+	if c, ok := target.(*anomaly.Category); ok {
+		*c = e.Code.category()
+		return true
+	}
+	return false
+}
+
 // Category is the error's anomaly category.
 func (e *TxError) Category() anomaly.Category { return e.Code.category() }
 
@@ -206,6 +216,9 @@ func entString(e Entity) string {
 	case Keyword:
 		return ":" + string(e)
 	case TempID:
+		if len(e) > 0 && e[0] == 0 {
+			return "(new entity of a map form)"
+		}
 		return fmt.Sprintf("%q", string(e))
 	case LookupRef:
 		return fmt.Sprintf("[%s %s]", entString(e.Attr), valString(e.Value))
@@ -223,6 +236,16 @@ func valString(v any) string {
 		return fmt.Sprintf("%q", v)
 	case Keyword, TempID, LookupRef:
 		return entString(v)
+	case [16]byte:
+		return datom.UUID(v).String()
+	case Symbol:
+		return string(v)
+	case []any:
+		parts := make([]string, len(v))
+		for i, x := range v {
+			parts[i] = valString(x)
+		}
+		return "[" + strings.Join(parts, " ") + "]"
 	}
 	return fmt.Sprint(v)
 }
