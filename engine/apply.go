@@ -14,7 +14,8 @@ type factKey struct {
 }
 
 func keyOf(e, a datom.E, v datom.Value) factKey {
-	return factKey{e, a, string(rune(v.Type())) + v.String()}
+	var buf [64]byte
+	return factKey{e, a, string(datom.AppendValueKey(buf[:0], v))}
 }
 
 type eaKey struct{ e, a datom.E }
