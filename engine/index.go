@@ -45,7 +45,7 @@ func (db *DB) Index(ctx context.Context, store SegmentStore, opts TreeOptions) (
 		base.cur, base.hist = db.base.cur, db.base.hist
 	}
 	for x := range datom.NumIndexes {
-		adds, dels, hist := db.mem.cur[x].Items(), db.mem.gone[x].Items(), db.mem.hist[x].Items()
+		adds, dels, hist := items(db.mem.cur[x]), items(db.mem.gone[x]), items(db.mem.hist[x])
 		st.Datoms += len(adds) + len(dels) + len(hist)
 		var ms MergeStats
 		var err error

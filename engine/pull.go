@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/stratadb/strata/anomaly"
@@ -223,16 +225,60 @@ func (db *DB) pull(r *rd, p *pattern, e datom.E, path map[datom.E]bool, depth in
 	}
 	path[e] = true
 	defer delete(path, e)
-	done := map[datom.E]bool{}
+	// One EAVT scan of e serves every forward attribute (a point pull is
+	// then one seek, not one per attribute), grouped by attribute in
+	// index order.
+	type group struct {
+		a    datom.E
+		vals []datom.Value
+	}
+	var groups []group
+	forward := p.wildcard
 	for _, pa := range p.attrs {
-		if !pa.reverse {
-			done[pa.at.ID] = true
+		forward = forward || !pa.reverse
+	}
+	if forward {
+		db.scan(r, datom.EAVT, datom.Datom{E: e}, func(d datom.Datom) bool { return d.E == e }, func(d datom.Datom) bool {
+			if n := len(groups); n == 0 || groups[n-1].a != d.A {
+				groups = append(groups, group{a: d.A})
+			}
+			g := &groups[len(groups)-1]
+			g.vals = append(g.vals, d.V)
+			return true
+		})
+	}
+	find := func(a datom.E) []datom.Value {
+		i, ok := slices.BinarySearchFunc(groups, a, func(g group, a datom.E) int { return cmp.Compare(g.a, a) })
+		if !ok {
+			return nil
 		}
+		return groups[i].vals
+	}
+	var done map[datom.E]bool
+	if p.wildcard {
+		done = map[datom.E]bool{}
+	}
+	for _, pa := range p.attrs {
 		key := any(pa.spec.Attr)
 		if pa.spec.As != nil {
 			key = pa.spec.As
 		}
-		if v, ok := db.pullValues(r, p, pa, e, path, depth); ok {
+		var v any
+		ok := false
+		if pa.reverse {
+			v, ok = db.pullValues(r, p, pa, e, path, depth)
+		} else {
+			if done != nil {
+				done[pa.at.ID] = true
+			}
+			if vals := find(pa.at.ID); len(vals) > 0 {
+				if limit := pa.limit(); limit >= 0 && len(vals) > limit && pa.at.Many {
+					vals = vals[:limit]
+				}
+				v, ok = db.convertValues(r, p, pa, vals, path, depth), true
+			}
+		}
+		if ok {
 			res[key] = v
 		} else if pa.spec.HasDefault {
 			res[key] = pa.spec.Default
@@ -240,28 +286,17 @@ func (db *DB) pull(r *rd, p *pattern, e datom.E, path map[datom.E]bool, depth in
 	}
 	if p.wildcard {
 		res[Keyword("db/id")] = e
-		var cur datom.E
-		var vals []datom.Value
-		flush := func() {
-			if len(vals) == 0 {
-				return
+		for _, g := range groups {
+			if done[g.a] {
+				continue
 			}
-			at, _ := db.schema.Attr(cur)
-			if !done[cur] {
-				pa := pullAttr{spec: AttrSpec{Attr: Keyword(at.Ident), NoLimit: true}, at: at}
-				res[Keyword(at.Ident)] = db.convertValues(r, p, pa, vals, path, depth)
+			at, ok := db.schema.Attr(g.a)
+			if !ok {
+				continue
 			}
-			vals = vals[:0]
+			pa := pullAttr{spec: AttrSpec{Attr: Keyword(at.Ident), NoLimit: true}, at: at}
+			res[Keyword(at.Ident)] = db.convertValues(r, p, pa, g.vals, path, depth)
 		}
-		db.scan(r, datom.EAVT, datom.Datom{E: e}, func(d datom.Datom) bool { return d.E == e }, func(d datom.Datom) bool {
-			if d.A != cur {
-				flush()
-				cur = d.A
-			}
-			vals = append(vals, d.V)
-			return true
-		})
-		flush()
 	}
 	if len(res) == 0 {
 		return nil
@@ -269,16 +304,21 @@ func (db *DB) pull(r *rd, p *pattern, e datom.E, path map[datom.E]bool, depth in
 	return res
 }
 
+// limit is how many values of a many attribute to return; -1 is all.
+func (pa pullAttr) limit() int {
+	switch {
+	case pa.spec.NoLimit:
+		return -1
+	case pa.spec.Limit == 0:
+		return DefaultPullLimit
+	}
+	return pa.spec.Limit
+}
+
 // pullValues reads pa's values of e and converts them.
 func (db *DB) pullValues(r *rd, p *pattern, pa pullAttr, e datom.E, path map[datom.E]bool, depth int) (any, bool) {
 	var vals []datom.Value
-	limit := pa.spec.Limit
-	if limit == 0 {
-		limit = DefaultPullLimit
-	}
-	if pa.spec.NoLimit {
-		limit = -1
-	}
+	limit := pa.limit()
 	if pa.reverse {
 		db.scan(r, datom.VAET, datom.Datom{V: datom.Ref(e), A: pa.at.ID}, func(d datom.Datom) bool {
 			return d.V.Type() == datom.TypeRef && d.V.Ref() == e && d.A == pa.at.ID

@@ -51,11 +51,7 @@ func (db *DB) treeSource(r *rd, x datom.Index, root TreeRef, probe datom.Datom) 
 		return nil
 	}
 	return func(yield func(datom.Datom) bool) {
-		t, err := newTreeIO(db.base.store, db.base.opts, x)
-		if err != nil {
-			r.fail(err)
-			return
-		}
+		t := treeIO{store: db.base.store, opts: db.base.opts, x: x}
 		r.fail(t.ascend(r.ctx, root, &probe, yield))
 	}
 }
@@ -103,7 +99,7 @@ func (db *DB) scanCur(r *rd, x datom.Index, probe datom.Datom, inRange, yield fu
 			gone, inner := db.mem.gone[x], base
 			base = func(yield func(datom.Datom) bool) {
 				inner(func(d datom.Datom) bool {
-					if _, ok := gone.Get(d); ok {
+					if _, ok := gone.Get(&d); ok {
 						return inRange(d) // skip, but stop at the range's end
 					}
 					return yield(d)
@@ -114,7 +110,7 @@ func (db *DB) scanCur(r *rd, x datom.Index, probe datom.Datom, inRange, yield fu
 	var mem func(func(datom.Datom) bool)
 	if db.mem.cur[x].Len() > 0 {
 		tree := db.mem.cur[x]
-		mem = func(yield func(datom.Datom) bool) { tree.Ascend(probe, yield) }
+		mem = func(yield func(datom.Datom) bool) { ascend(tree, probe, yield) }
 	}
 	mergeSources(x, base, mem, y)
 }
@@ -129,7 +125,7 @@ func (db *DB) scanHist(r *rd, x datom.Index, probe datom.Datom, yield func(datom
 	var mem func(func(datom.Datom) bool)
 	if db.mem.hist[x].Len() > 0 {
 		tree := db.mem.hist[x]
-		mem = func(yield func(datom.Datom) bool) { tree.Ascend(probe, yield) }
+		mem = func(yield func(datom.Datom) bool) { ascend(tree, probe, yield) }
 	}
 	mergeSources(x, base, mem, yield)
 }

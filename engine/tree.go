@@ -143,11 +143,20 @@ func newTreeIO(store SegmentStore, opts TreeOptions, x datom.Index) (*treeIO, er
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	w, err := segment.NewWriter(nil, segment.ID{}, segment.WriterOptions{Codec: opts.Codec, BlockSize: opts.BlockSize})
-	if err != nil {
-		return nil, err
+	return &treeIO{store: store, opts: opts, x: x}, nil
+}
+
+// writer returns the segment writer, made on first use: readers never
+// need one (it holds a block buffer).
+func (t *treeIO) writer() (*segment.Writer, error) {
+	if t.w == nil {
+		w, err := segment.NewWriter(nil, segment.ID{}, segment.WriterOptions{Codec: t.opts.Codec, BlockSize: t.opts.BlockSize})
+		if err != nil {
+			return nil, err
+		}
+		t.w = w
 	}
-	return &treeIO{store: store, opts: opts, x: x, w: w}, nil
+	return t.w, nil
 }
 
 // readBranch loads every child entry of a branch segment.
@@ -218,6 +227,9 @@ func (t *treeIO) writeLeaves(ctx context.Context, ds []datom.Datom) ([]child, er
 		leaf := ds[:n]
 		ds = ds[n:]
 		id := segment.NewID()
+		if _, err := t.writer(); err != nil {
+			return nil, err
+		}
 		t.w.Reset(t.buf[:0], id)
 		var last []byte
 		for c := 0; c < len(leaf); c += t.opts.ChunkDatoms {
@@ -257,6 +269,9 @@ func (t *treeIO) writeBranches(ctx context.Context, entries []child, h uint8) ([
 		group := entries[:n]
 		entries = entries[n:]
 		id := segment.NewID()
+		if _, err := t.writer(); err != nil {
+			return nil, err
+		}
 		t.w.Reset(t.buf[:0], id)
 		var count uint64
 		val := make([]byte, 0, refValueMax)

@@ -1,0 +1,192 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stratadb/strata/cachetiers"
+	"github.com/stratadb/strata/datom"
+	"github.com/stratadb/strata/engine"
+)
+
+// BenchmarkScale loads STRATA_SCALE_DATOMS datoms (default 1,000,000; make
+// bench runs 10,000,000) into an embedded database in transactions of
+// 1,000 datoms, indexes them into segment trees in a directory store
+// (written through to an ssd tier), and pulls random entities: from a cold
+// ssd tier (no memory tier: every block read with O_DIRECT) and from warm
+// memory. It runs once whatever b.N is (-benchtime 1x):
+//
+//	STRATA_SCALE_DATOMS=10000000 go test -run '^$' -bench Scale -benchtime 1x -timeout 60m ./bench/
+//
+// Metrics: load-datoms/s, index-s, disk-B/datom (segments of the eight
+// trees over the datoms loaded), cold-ssd-pull-p50-ns/-p99-ns,
+// warm-pull-p50-ns/-p99-ns (pull [:scale/name :scale/age :scale/email] of
+// one random entity).
+func BenchmarkScale(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("STRATA_SCALE_DATOMS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 10_000 {
+			b.Fatalf("STRATA_SCALE_DATOMS=%q: want a count >= 10000", s)
+		}
+		n = v
+	}
+	ctx := context.Background()
+	for range b.N {
+		b.StopTimer()
+		runScale(b, ctx, n)
+	}
+}
+
+const scaleAttrsPerEntity = 8 // name, age, email, city, score, 2 tags, friend
+
+func scaleSchema() []engine.Op {
+	attr := func(ident string, t datom.Type, many, unique bool) engine.Op {
+		card := engine.Keyword("db.cardinality/one")
+		if many {
+			card = "db.cardinality/many"
+		}
+		kv := []engine.KV{{A: engine.Keyword("db/ident"), V: engine.Keyword(ident)},
+			{A: engine.Keyword("db/valueType"), V: engine.Keyword(t.Ident())}, {A: engine.Keyword("db/cardinality"), V: card}}
+		if unique {
+			kv = append(kv, engine.KV{A: engine.Keyword("db/unique"), V: engine.Keyword("db.unique/identity")})
+		}
+		return engine.Map{Attrs: kv}
+	}
+	return []engine.Op{
+		attr("scale/name", datom.TypeString, false, false), attr("scale/age", datom.TypeLong, false, false),
+		attr("scale/email", datom.TypeString, false, true), attr("scale/city", datom.TypeString, false, false),
+		attr("scale/score", datom.TypeDouble, false, false), attr("scale/tag", datom.TypeKeyword, true, false),
+		attr("scale/friend", datom.TypeRef, true, false),
+	}
+}
+
+var scaleCities = []string{"Oslo", "Lima", "Pune", "Kyiv", "Accra", "Perth", "Quito", "Turku"}
+
+func runScale(b *testing.B, ctx context.Context, n int) {
+	db := engine.Empty()
+	rep, err := db.With(ctx, scaleSchema(), engine.TxOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	db = rep.DBAfter
+	rng := rand.New(rand.NewPCG(7, 7))
+	entities := n / scaleAttrsPerEntity
+	const perTx = 1000 / scaleAttrsPerEntity
+	var ids []datom.E
+	t0 := time.Now()
+	for i := 0; i < entities; i += perTx {
+		ops := make([]engine.Op, 0, perTx)
+		for j := i; j < min(i+perTx, entities); j++ {
+			m := engine.Map{ID: engine.TempID(strconv.Itoa(j)), Attrs: []engine.KV{
+				{A: engine.Keyword("scale/name"), V: fmt.Sprintf("name-%d", j)},
+				{A: engine.Keyword("scale/age"), V: int64(rng.IntN(100))},
+				{A: engine.Keyword("scale/email"), V: fmt.Sprintf("p%d@example.org", j)},
+				{A: engine.Keyword("scale/city"), V: scaleCities[rng.IntN(len(scaleCities))]},
+				{A: engine.Keyword("scale/score"), V: rng.Float64()},
+				{A: engine.Keyword("scale/tag"), V: []any{engine.Keyword(fmt.Sprintf("tag/t%d", rng.IntN(50))), engine.Keyword(fmt.Sprintf("tag/u%d", rng.IntN(50)))}},
+			}}
+			if len(ids) > 0 {
+				m.Attrs = append(m.Attrs, engine.KV{A: engine.Keyword("scale/friend"), V: ids[rng.IntN(len(ids))]})
+			}
+			ops = append(ops, m)
+		}
+		rep, err := db.With(ctx, ops, engine.TxOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		db = rep.DBAfter
+		for j := i; j < min(i+perTx, entities); j++ {
+			ids = append(ids, rep.TempIDs[engine.TempID(strconv.Itoa(j))])
+		}
+	}
+	load := time.Since(t0)
+	st, err := db.Stats(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(st.Datoms)/load.Seconds(), "load-datoms/s")
+	b.ReportMetric(float64(st.Datoms), "datoms")
+
+	// Index into the embedded default store, written through to an ssd tier.
+	dir := b.TempDir()
+	store, err := cachetiers.NewDirStore(cachetiers.DirStoreOptions{Dir: filepath.Join(dir, "store")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ssd, err := cachetiers.NewSSD(cachetiers.SSDOptions{Dir: filepath.Join(dir, "ssd"), CapacityBytes: 8 << 30, AllowBuffered: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ssd.Close()
+	writer, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: []cachetiers.Tier{ssd, store}, WriteThrough: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 = time.Now()
+	_, root, ist, err := db.Index(ctx, writer, engine.TreeOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(time.Since(t0).Seconds(), "index-s")
+	var disk int64
+	filepath.WalkDir(filepath.Join(dir, "store"), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				disk += fi.Size()
+			}
+		}
+		return nil
+	})
+	b.ReportMetric(float64(disk)/float64(st.Datoms), "disk-B/datom")
+	for x := range datom.NumIndexes {
+		b.ReportMetric(float64(ist.Bytes[x])/float64(st.Datoms), x.String()+"-B/datom")
+	}
+
+	pattern := []any{engine.Keyword("scale/name"), engine.Keyword("scale/age"), engine.Keyword("scale/email")}
+	pulls := func(s *cachetiers.Stratified, k int) (p50, p99 float64) {
+		rdb, err := engine.Open(ctx, s, engine.TreeOptions{}, root)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat := make([]int64, 0, k)
+		for range k {
+			e := ids[rng.IntN(len(ids))]
+			t := time.Now()
+			m, err := rdb.Pull(ctx, pattern, e)
+			lat = append(lat, int64(time.Since(t)))
+			if err != nil || m == nil {
+				b.Fatalf("pull %d: %v %v", e, m, err)
+			}
+		}
+		slices.Sort(lat)
+		return float64(lat[len(lat)/2]), float64(lat[len(lat)*99/100])
+	}
+	cold, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: []cachetiers.Tier{ssd, store}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p50, p99 := pulls(cold, 2000)
+	b.ReportMetric(p50, "cold-ssd-pull-p50-ns")
+	b.ReportMetric(p99, "cold-ssd-pull-p99-ns")
+	mem, err := cachetiers.NewMemory(cachetiers.MemoryOptions{CapacityBytes: 4 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	warm, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Memory: mem, Tiers: []cachetiers.Tier{ssd, store}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pulls(warm, 20000) // warm up
+	p50, p99 = pulls(warm, 20000)
+	b.ReportMetric(p50, "warm-pull-p50-ns")
+	b.ReportMetric(p99, "warm-pull-p99-ns")
+}
