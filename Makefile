@@ -16,7 +16,7 @@ build:
 # which also runs the long single-goroutine trace replays that skip under -race.
 test: lint
 	./scripts/with-servers $(GO) test -race -count=1 -timeout 20m $(PKGS)
-	$(GO) test -count=1 -tags invariants -timeout 10m ./segment/ ./cachetiers/ ./bench/
+	$(GO) test -count=1 -tags invariants -timeout 10m ./segment/ ./cachetiers/ ./bench/ ./engine/
 
 # No external servers: tests that need one skip.
 test-short:

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/stratadb/strata/internal/race"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -60,9 +62,11 @@ func (m *model) view(basis datom.T, asOf, since datom.T, hasAsOf, hasSince, hist
 }
 
 func TestDifferential(t *testing.T) {
+	// Single-goroutine work the race detector only slows (tenfold): fewer
+	// seeds under -race; make test's race-free pass runs them all.
 	seeds := 6
-	if testing.Short() {
-		seeds = 4
+	if testing.Short() || race.Enabled {
+		seeds = 2
 	}
 	for seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { differential(t, uint64(seed)) })
