@@ -2,13 +2,13 @@ package engine
 
 import (
 	"context"
-
 	"fmt"
-	"github.com/stratadb/strata/internal/race"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/stratadb/strata/internal/race"
 
 	"github.com/stratadb/strata/datom"
 )
