@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stratadb/strata/datom"
 )
@@ -75,5 +76,48 @@ func TestStatsRangesAndLog(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("tx-range from basis: %d entries", n)
+	}
+}
+
+func TestTimePoints(t *testing.T) {
+	ctx := context.Background()
+	db := peopleSchema(t)
+	var ts []datom.T
+	var at []time.Time
+	for i := range 3 {
+		rep := mustWith(t, db, Add{E: TempID("p"), A: kw("person/email"), V: "p@x"}, Add{E: TempID("p"), A: kw("person/age"), V: int64(i)})
+		db = rep.DBAfter
+		ts = append(ts, db.BasisT())
+		at = append(at, clock)
+	}
+	age, _ := db.Schema().AttrByIdent("person/age")
+	ageAt := func(v *DB) int64 {
+		for d, err := range v.Datoms(ctx, datom.AEVT, Components{A: age.ID, HasA: true}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d.V.Long()
+		}
+		return -1
+	}
+	for i := range 3 {
+		for _, p := range []any{ts[i], datom.TxE(ts[i]), at[i], at[i].Add(500 * time.Millisecond)} {
+			v, err := db.AsOfPoint(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ageAt(v); got != int64(i) {
+				t.Fatalf("as-of %v: age %d, want %d", p, got, i)
+			}
+		}
+	}
+	if v, _ := db.AsOfPoint(ctx, at[0].Add(-time.Hour)); ageAt(v) != -1 {
+		t.Fatal("as-of an instant before every transaction sees data")
+	}
+	if _, err := db.AsOfPoint(ctx, "yesterday"); err == nil {
+		t.Fatal("a string point accepted")
+	}
+	if v, _ := db.SincePoint(ctx, at[1]); ageAt(v) != 2 {
+		t.Fatal("since an instant")
 	}
 }
