@@ -44,3 +44,52 @@ func BenchmarkTransact(b *testing.B) {
 	}
 	b.ReportMetric(float64(datoms)/b.Elapsed().Seconds(), "datoms/s")
 }
+
+// BenchmarkPullIndexed: point pulls of three attributes from segment trees
+// served by the memory tier (warm), as in bench.BenchmarkScale.
+func BenchmarkPullIndexed(b *testing.B) {
+	ctx := context.Background()
+	db := Empty()
+	rep, err := db.With(ctx, []Op{attr("b/name", datom.TypeString, false), attr("b/age", datom.TypeLong, false),
+		attr("b/email", datom.TypeString, false, KV{kw("db/unique"), kw("db.unique/identity")})}, TxOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	db = rep.DBAfter
+	var ids []datom.E
+	for i := 0; i < 100_000; i += 1000 {
+		ops := make([]Op, 0, 1000)
+		for j := i; j < i+1000; j++ {
+			ops = append(ops, Map{ID: TempID(fmt.Sprint(j)), Attrs: []KV{{kw("b/name"), fmt.Sprint("n", j)}, {kw("b/age"), int64(j % 90)}, {kw("b/email"), fmt.Sprint(j, "@x")}}})
+		}
+		rep, err := db.With(ctx, ops, TxOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		db = rep.DBAfter
+		for j := i; j < i+1000; j++ {
+			ids = append(ids, rep.TempIDs[TempID(fmt.Sprint(j))])
+		}
+	}
+	store := testStore(b)
+	_, root, _, err := db.Index(ctx, store, TreeOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err = Open(ctx, store, TreeOptions{}, root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pat := []any{kw("b/name"), kw("b/age"), kw("b/email")}
+	for _, e := range ids {
+		db.Pull(ctx, pat, e) // warm the memory tier
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := db.Pull(ctx, pat, ids[(i*7919)%len(ids)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -67,7 +67,7 @@ type TreeOptions struct {
 
 // Tree limits.
 const (
-	DefaultChunkDatoms = 128
+	DefaultChunkDatoms = 32
 	DefaultLeafDatoms  = 8192
 	DefaultFanout      = 512
 	maxTreeHeight      = 16
