@@ -6,7 +6,6 @@ import (
 
 	"github.com/stratadb/strata/anomaly"
 	"github.com/stratadb/strata/datom"
-	"github.com/tidwall/btree"
 )
 
 // Stats is db-stats: how many datoms the database holds, in all and per
@@ -90,22 +89,61 @@ type TxEntry struct {
 }
 
 // txLog is the log of transactions since the database was created (the
-// transactor keeps the durable log; this is the engine's view of it).
-type txLog = btree.BTreeG[TxEntry]
+// transactor keeps the durable log; this is the engine's view of it): a
+// persistent, append-only list, newest first, with skip pointers (Myers, "An
+// applicative random-access stack", IPL 1983) so that finding a t takes
+// O(log n) steps. Appending allocates one node and copies nothing, so two
+// database values that share a past share its log.
+type txLog struct {
+	e     TxEntry
+	depth int // entries below this one
+	prev  *txLog
+	jump  *txLog
+}
 
-func newTxLog() *txLog {
-	return btree.NewBTreeGOptions(func(a, b TxEntry) bool { return a.T < b.T }, treeOpts)
+// push returns the log l with e on top (l may be nil: the empty log).
+func (l *txLog) push(e TxEntry) *txLog {
+	n := &txLog{e: e, prev: l}
+	if l == nil {
+		return n
+	}
+	n.depth = l.depth + 1
+	n.jump = l
+	if l.jump != nil && l.jump.jump != nil && l.depth-l.jump.depth == l.jump.depth-l.jump.jump.depth {
+		n.jump = l.jump.jump
+	}
+	return n
+}
+
+// before returns the newest entry with T < t (nil if none).
+func (l *txLog) before(t datom.T) *txLog {
+	for l != nil && l.e.T >= t {
+		if l.jump != nil && l.jump.e.T >= t {
+			l = l.jump
+		} else {
+			l = l.prev
+		}
+	}
+	return l
 }
 
 // TxRange returns the transactions with start <= t < end (end 0: open),
 // in order of t, up to db's basis.
 func (db *DB) TxRange(start, end datom.T) iter.Seq[TxEntry] {
 	return func(yield func(TxEntry) bool) {
-		db.mem.log.Ascend(TxEntry{T: start}, func(e TxEntry) bool {
-			if (end != 0 && e.T >= end) || e.T > db.basis {
-				return false
+		top := db.mem.log
+		if end != 0 {
+			top = top.before(end)
+		}
+		top = top.before(db.basis + 1)
+		var stack []*txLog
+		for l := top; l != nil && l.e.T >= start; l = l.prev {
+			stack = append(stack, l)
+		}
+		for i := len(stack) - 1; i >= 0; i-- {
+			if !yield(stack[i].e) {
+				return
 			}
-			return yield(e)
-		})
+		}
 	}
 }

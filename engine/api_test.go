@@ -121,3 +121,26 @@ func TestTimePoints(t *testing.T) {
 		t.Fatal("since an instant")
 	}
 }
+
+func TestTxLogSkipList(t *testing.T) {
+	var l *txLog
+	for i := 1; i <= 1000; i++ {
+		l = l.push(TxEntry{T: datom.T(i * 2)})
+	}
+	for _, probe := range []datom.T{0, 1, 2, 3, 4, 999, 1000, 1001, 2000, 2001, 5000} {
+		got := l.before(probe)
+		var want datom.T
+		for i := 1000; i >= 1; i-- {
+			if datom.T(i*2) < probe {
+				want = datom.T(i * 2)
+				break
+			}
+		}
+		switch {
+		case want == 0 && got != nil:
+			t.Fatalf("before(%d) = %d, want none", probe, got.e.T)
+		case want != 0 && (got == nil || got.e.T != want):
+			t.Fatalf("before(%d) = %v, want %d", probe, got, want)
+		}
+	}
+}

@@ -225,7 +225,7 @@ func (tx *txn) apply() (*TxReport, error) {
 		return nil, tx.r.err
 	}
 	slices.SortFunc(txData, func(a, b datom.Datom) int { return datom.Compare(datom.EAVT, a, b) })
-	after.mem.log.Set(TxEntry{T: tx.t, Data: txData})
+	after.mem.log = after.mem.log.push(TxEntry{T: tx.t, Data: txData})
 	return &TxReport{DBBefore: db, DBAfter: after, TxData: txData, TempIDs: tx.publicTempIDs()}, nil
 }
 

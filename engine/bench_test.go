@@ -93,3 +93,36 @@ func BenchmarkPullIndexed(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTransactSmall: one datom per transaction into a database of
+// 100,000 datoms (datascript-bench's add-1 shape).
+func BenchmarkTransactSmall(b *testing.B) {
+	ctx := context.Background()
+	db := Empty()
+	rep, err := db.With(ctx, []Op{attr("b/name", datom.TypeString, false), attr("b/age", datom.TypeLong, false)}, TxOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	db = rep.DBAfter
+	for i := 0; i < 50_000; i += 1000 {
+		ops := make([]Op, 0, 1000)
+		for j := i; j < i+1000; j++ {
+			ops = append(ops, Map{Attrs: []KV{{kw("b/name"), fmt.Sprint("n", j)}, {kw("b/age"), int64(j)}}})
+		}
+		rep, err := db.With(ctx, ops, TxOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		db = rep.DBAfter
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n++
+		rep, err := db.With(ctx, []Op{Add{E: TempID("x"), A: kw("b/age"), V: int64(n)}}, TxOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		db = rep.DBAfter
+	}
+}

@@ -61,7 +61,7 @@ func (db *DB) Index(ctx context.Context, store SegmentStore, opts TreeOptions) (
 		st.Bytes[x] += ms.BytesWritten
 	}
 	mem := newMemIndex()
-	mem.log = db.mem.log.Copy()
+	mem.log = db.mem.log
 	after := &DB{basis: db.basis, nextN: db.nextN, lastInstant: db.lastInstant, schema: db.schema, mem: mem, base: base}
 	return after, after.Root(), st, nil
 }

@@ -50,7 +50,7 @@ func items(t *datomTree) []datom.Datom {
 }
 
 func newMemIndex() *memIndex {
-	m := &memIndex{log: newTxLog()}
+	m := &memIndex{}
 	for x := range datom.NumIndexes {
 		m.cur[x] = btree.NewBTreeGOptions(lessFor(x), treeOpts)
 		m.hist[x] = btree.NewBTreeGOptions(lessFor(x), treeOpts)
@@ -61,7 +61,7 @@ func newMemIndex() *memIndex {
 
 // copy returns a copy to write a new database value into.
 func (m *memIndex) copy() *memIndex {
-	c := &memIndex{log: m.log.Copy()}
+	c := &memIndex{log: m.log}
 	for x := range datom.NumIndexes {
 		c.cur[x] = m.cur[x].Copy()
 		c.hist[x] = m.hist[x].Copy()
