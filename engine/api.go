@@ -70,7 +70,7 @@ func (db *DB) IndexPull(ctx context.Context, a datom.E, start datom.Value, patte
 				return
 			}
 			r := newRd(ctx)
-			m := db.pull(r, pat, d.E, map[datom.E]bool{}, 0)
+			m := db.pull(r, pat, d.E, &pullPath{}, 0)
 			if r.err != nil {
 				yield(nil, r.err)
 				return

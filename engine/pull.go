@@ -197,7 +197,7 @@ func (db *DB) Pull(ctx context.Context, p any, e datom.E) (map[any]any, error) {
 		return nil, err
 	}
 	r := newRd(ctx)
-	m := db.pull(r, pat, e, map[datom.E]bool{}, 0)
+	m := db.pull(r, pat, e, &pullPath{}, 0)
 	return m, r.err
 }
 
@@ -210,7 +210,7 @@ func (db *DB) PullMany(ctx context.Context, p any, es []datom.E) ([]map[any]any,
 	r := newRd(ctx)
 	out := make([]map[any]any, len(es))
 	for i, e := range es {
-		out[i] = db.pull(r, pat, e, map[datom.E]bool{}, 0)
+		out[i] = db.pull(r, pat, e, &pullPath{}, 0)
 		if r.err != nil {
 			return nil, r.err
 		}
@@ -218,13 +218,13 @@ func (db *DB) PullMany(ctx context.Context, p any, es []datom.E) ([]map[any]any,
 	return out, nil
 }
 
-func (db *DB) pull(r *rd, p *pattern, e datom.E, path map[datom.E]bool, depth int) map[any]any {
+func (db *DB) pull(r *rd, p *pattern, e datom.E, path *pullPath, depth int) map[any]any {
 	res := map[any]any{}
 	if p.withID {
 		res[Keyword("db/id")] = e
 	}
-	path[e] = true
-	defer delete(path, e)
+	path.push(e)
+	defer path.pop()
 	// One EAVT scan of e serves every forward attribute (a point pull is
 	// then one seek, not one per attribute), grouped by attribute in
 	// index order.
@@ -316,7 +316,7 @@ func (pa pullAttr) limit() int {
 }
 
 // pullValues reads pa's values of e and converts them.
-func (db *DB) pullValues(r *rd, p *pattern, pa pullAttr, e datom.E, path map[datom.E]bool, depth int) (any, bool) {
+func (db *DB) pullValues(r *rd, p *pattern, pa pullAttr, e datom.E, path *pullPath, depth int) (any, bool) {
 	var vals []datom.Value
 	limit := pa.limit()
 	if pa.reverse {
@@ -342,7 +342,7 @@ func (db *DB) pullValues(r *rd, p *pattern, pa pullAttr, e datom.E, path map[dat
 
 // convertValues turns datom values into pull results: one value for a
 // cardinality-one attribute (and for a reversed component), a []any else.
-func (db *DB) convertValues(r *rd, p *pattern, pa pullAttr, vals []datom.Value, path map[datom.E]bool, depth int) any {
+func (db *DB) convertValues(r *rd, p *pattern, pa pullAttr, vals []datom.Value, path *pullPath, depth int) any {
 	one := !pa.at.Many
 	if pa.reverse {
 		one = pa.at.Component // a component has one owner
@@ -354,7 +354,7 @@ func (db *DB) convertValues(r *rd, p *pattern, pa pullAttr, vals []datom.Value, 
 		e := v.Ref()
 		switch {
 		case pa.recursive:
-			if path[e] || (pa.recurse > 0 && depth >= pa.recurse) || depth >= MaxPullDepth {
+			if path.has(e) || (pa.recurse > 0 && depth >= pa.recurse) || depth >= MaxPullDepth {
 				return map[any]any{Keyword("db/id"): e}
 			}
 			if m := db.pull(r, p, e, path, depth+1); m != nil {
@@ -364,7 +364,7 @@ func (db *DB) convertValues(r *rd, p *pattern, pa pullAttr, vals []datom.Value, 
 			if m := db.pull(r, pa.sub, e, path, depth+1); m != nil {
 				return m
 			}
-		case p.wildcard && pa.at.Component && !pa.reverse && !path[e] && depth < MaxPullDepth:
+		case p.wildcard && pa.at.Component && !pa.reverse && !path.has(e) && depth < MaxPullDepth:
 			// * pulls components whole.
 			return db.pull(r, &pattern{wildcard: true}, e, path, depth+1)
 		}
@@ -431,3 +431,14 @@ type BigDec struct {
 }
 
 func (d BigDec) String() string { return datom.DecString(d.Unscaled, d.Scale) + "M" }
+
+// pullPath is the chain of entities from the pulled one down to the one
+// being pulled: recursion stops at an entity already on it (a cycle). It is
+// short (bounded by MaxPullDepth), so a slice beats a map.
+type pullPath struct{ es []datom.E }
+
+func (p *pullPath) push(e datom.E) { p.es = append(p.es, e) }
+func (p *pullPath) pop()           { p.es = p.es[:len(p.es)-1] }
+func (p *pullPath) has(e datom.E) bool {
+	return slices.Contains(p.es, e)
+}

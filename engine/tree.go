@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/stratadb/strata/anomaly"
 	"github.com/stratadb/strata/datom"
@@ -523,7 +524,10 @@ func (t *treeIO) ascend(ctx context.Context, root TreeRef, probe *datom.Datom, f
 
 func (t *treeIO) ascendNode(ctx context.Context, ref TreeRef, from []byte, probe *datom.Datom, fn func(datom.Datom) bool) (bool, error) {
 	if ref.Height == 0 {
-		var chunk []datom.Datom
+		cp := chunkPool.Get().(*[]datom.Datom)
+		defer chunkPool.Put(cp)
+		chunk := (*cp)[:0]
+		defer func() { *cp = chunk[:0] }()
 		return t.recordsFrom(ctx, ref.ID, from, func(_, v []byte) (bool, error) {
 			var err error
 			if chunk, err = datom.DecodeBlock(t.x, v, chunk[:0]); err != nil {
@@ -555,3 +559,7 @@ func (t *treeIO) ascendNode(ctx context.Context, ref TreeRef, from []byte, probe
 		return t.ascendNode(ctx, c, f, p, fn)
 	})
 }
+
+// chunkPool holds the decoded-chunk buffers of leaf scans: a point read
+// decodes one chunk, and a fresh buffer per read was most of its garbage.
+var chunkPool = sync.Pool{New: func() any { s := make([]datom.Datom, 0, DefaultChunkDatoms); return &s }}
