@@ -83,6 +83,15 @@
 // labels its rows "emulated". Reads take milliseconds: bound it with
 // -benchtime=Nx.
 //
+// # The engine
+//
+// BenchmarkPeople (people_bench_test.go) runs datascript-bench's people
+// workload on the engine and on Datascript (node, bench/datascript) in the
+// same run and reports speedup-vs-datascript per task; BenchmarkPeopleIndex
+// reports the bytes on disk per datom of each index after indexing it;
+// BenchmarkScale loads STRATA_SCALE_DATOMS datoms, indexes them and pulls
+// from a cold ssd tier and from warm memory.
+//
 // `make bench` (scripts/bench) runs all of these with MinIO and fio, writes
 // the raw output to bench-results/latest.txt and prints the table that
 // ParseBenchOutput and WriteStratumTable make of it (`strata bench table`).

@@ -12,4 +12,12 @@
 //
 // Entity ids follow Datomic's layout: a partition in bits 42–61 and a number
 // below, so TxE(t) is the transaction entity of t and E.T recovers t.
+//
+// Two encodings serve the storage: AppendKey (key.go) writes a datom as a
+// byte string whose bytewise order is the index's order (segment keys,
+// seeks with AppendKeyPrefix), and AppendBlock (columns.go) writes a sorted
+// run of datoms as compact columns (deltas, dictionaries, bit-packing; a few
+// bytes per datom before compression). Both are documented byte by byte next
+// to their encoders and both decoders reject any malformed input with an
+// error, never a panic (fuzzed).
 package datom
