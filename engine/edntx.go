@@ -29,6 +29,25 @@ func ParseTxDataEDN(src []byte) ([]Op, error) {
 	return TxDataFromEDN(v)
 }
 
+// ParseTxDataJSON reads transaction data in EDN's JSON form (edn.FromJSON:
+// "~:ns/name" keywords, {"~#set": …}, …), as the HTTP API takes it.
+func ParseTxDataJSON(src []byte) ([]Op, error) {
+	v, err := edn.FromJSON(src)
+	if err != nil {
+		return nil, err
+	}
+	return TxDataFromEDN(v)
+}
+
+// ParsePatternJSON reads a pull pattern in EDN's JSON form.
+func ParsePatternJSON(src []byte) (any, error) {
+	v, err := edn.FromJSON(src)
+	if err != nil {
+		return nil, err
+	}
+	return PatternFromEDN(v)
+}
+
 // TxDataFromEDN converts parsed EDN (a vector or list of forms) to
 // operations. Errors are in the incorrect category and name the form.
 func TxDataFromEDN(v any) ([]Op, error) {

@@ -70,3 +70,35 @@ func TestPull(t *testing.T) {
 		t.Error("sub-pattern on a non-ref accepted")
 	}
 }
+
+func TestJSONForms(t *testing.T) {
+	ctx := context.Background()
+	db := peopleSchema(t)
+	ops, err := ParseTxDataJSON([]byte(`[
+	  {"~:db/id": "ann", "~:person/email": "ann@x", "~:person/name": "Ann", "~:person/alias": ["a", "~~tilde"]},
+	  ["~:db/add", "bob", "~:person/email", "bob@x"],
+	  ["~:db/add", "bob", "~:person/friend", "ann"]]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := db.With(ctx, ops, TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pat, err := ParsePatternJSON([]byte(`["~:person/name", ["~:person/alias", "~:limit", null], {"~:person/_friend": ["~:person/email"]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := rep.DBAfter.Pull(ctx, pat, rep.TempIDs["ann"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[any]any{kw("person/name"): "Ann", kw("person/alias"): []any{"a", "~tilde"},
+		kw("person/_friend"): []any{map[any]any{kw("person/email"): "bob@x"}}}
+	if !reflect.DeepEqual(m, want) {
+		t.Fatalf("got %v\nwant %v", m, want)
+	}
+	if _, err := ParseTxDataJSON([]byte(`[["~:db/add", "x"]`)); err == nil {
+		t.Fatal("truncated JSON accepted")
+	}
+}
