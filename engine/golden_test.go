@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,7 +95,7 @@ func (g *golden) run(t *testing.T, td *datadriven.TestData, store SegmentStore) 
 		if err != nil {
 			return errString(err)
 		}
-		out, err := edn.Marshal(g.toEDN(m))
+		out, err := edn.Marshal(g.names2(ResultEDN(m)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,42 +161,27 @@ func (g *golden) value(v datom.Value, db *DB) string {
 	return v.String()
 }
 
-func (g *golden) toEDN(v any) any {
+// names2 shows the entity ids of a result that have a tempid name by that
+// name (as a symbol), as the tx-data output does.
+func (g *golden) names2(v any) any {
 	switch v := v.(type) {
-	case map[any]any:
-		var m edn.Map
-		for k, x := range v {
-			m = append(m, edn.Entry{Key: g.toEDN(k), Value: g.toEDN(x)})
+	case edn.Map:
+		for i := range v {
+			if k, ok := v[i].Key.(edn.Keyword); ok && k.Namespace == "db" && k.Name == "id" {
+				if id, ok := v[i].Value.(int64); ok {
+					if n, ok := g.names[datom.E(id)]; ok {
+						v[i].Value = edn.Symbol{Name: n}
+					}
+				}
+			}
+			v[i].Value = g.names2(v[i].Value)
 		}
-		slices.SortFunc(m, func(a, b edn.Entry) int {
-			x, _ := edn.Marshal(a.Key)
-			y, _ := edn.Marshal(b.Key)
-			return strings.Compare(string(x), string(y))
-		})
-		return m
-	case []any:
-		out := make(edn.Vector, len(v))
-		for i, x := range v {
-			out[i] = g.toEDN(x)
+	case edn.Vector:
+		for i := range v {
+			v[i] = g.names2(v[i])
 		}
-		return out
-	case Keyword:
-		ns, name, ok := strings.Cut(string(v), "/")
-		if !ok {
-			return edn.Keyword{Name: ns}
-		}
-		return edn.Keyword{Namespace: ns, Name: name}
-	case datom.E:
-		if n, ok := g.names[v]; ok {
-			return edn.Symbol{Name: n}
-		}
-		return int64(v)
-	case BigDec:
-		return edn.BigDec{Unscaled: v.Unscaled, Scale: v.Scale}
-	case *big.Int, string, int64, float64, bool, time.Time, nil:
-		return v
 	}
-	return fmt.Sprint(v)
+	return v
 }
 
 var goldenFuncs = map[string]TxFunc{
