@@ -45,7 +45,7 @@ func TestConcurrentReadersAndWriter(t *testing.T) {
 					}
 					n++
 				}
-				if _, err := v.AsOf(v.BasisT()/2).Stats(ctx); err != nil {
+				if _, err := v.AsOf(v.BasisT() / 2).Stats(ctx); err != nil {
 					t.Error(err)
 					return
 				}

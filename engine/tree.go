@@ -216,6 +216,30 @@ func (t *treeIO) eachRecord(ctx context.Context, id segment.ID, fn func(k, v []b
 	return nil
 }
 
+// begin starts a new segment in the writer and returns its id.
+func (t *treeIO) begin() (segment.ID, error) {
+	id := segment.NewID()
+	if _, err := t.writer(); err != nil {
+		return id, err
+	}
+	t.w.Reset(t.buf[:0], id)
+	return id, nil
+}
+
+// finish completes the segment begun as id and puts it in the store.
+func (t *treeIO) finish(ctx context.Context, id segment.ID) error {
+	seg, err := t.w.Finish()
+	if err != nil {
+		return err
+	}
+	if err := t.store.Put(ctx, id, seg); err != nil {
+		return err
+	}
+	t.buf = seg
+	t.bytes += int64(len(seg))
+	return nil
+}
+
 // writeLeaves writes ds (sorted) as leaf segments and returns their entries.
 func (t *treeIO) writeLeaves(ctx context.Context, ds []datom.Datom) ([]child, error) {
 	var out []child
@@ -227,11 +251,10 @@ func (t *treeIO) writeLeaves(ctx context.Context, ds []datom.Datom) ([]child, er
 		}
 		leaf := ds[:n]
 		ds = ds[n:]
-		id := segment.NewID()
-		if _, err := t.writer(); err != nil {
+		id, err := t.begin()
+		if err != nil {
 			return nil, err
 		}
-		t.w.Reset(t.buf[:0], id)
 		var last []byte
 		for c := 0; c < len(leaf); c += t.opts.ChunkDatoms {
 			chunk := leaf[c:min(c+t.opts.ChunkDatoms, len(leaf))]
@@ -241,15 +264,9 @@ func (t *treeIO) writeLeaves(ctx context.Context, ds []datom.Datom) ([]child, er
 				return nil, err
 			}
 		}
-		seg, err := t.w.Finish()
-		if err != nil {
+		if err := t.finish(ctx, id); err != nil {
 			return nil, err
 		}
-		if err := t.store.Put(ctx, id, seg); err != nil {
-			return nil, err
-		}
-		t.buf = seg
-		t.bytes += int64(len(seg))
 		out = append(out, child{last: bytes.Clone(last), ref: TreeRef{ID: id, Height: 0, Count: uint64(len(leaf))}})
 	}
 	return out, nil
@@ -269,11 +286,10 @@ func (t *treeIO) writeBranches(ctx context.Context, entries []child, h uint8) ([
 		}
 		group := entries[:n]
 		entries = entries[n:]
-		id := segment.NewID()
-		if _, err := t.writer(); err != nil {
+		id, err := t.begin()
+		if err != nil {
 			return nil, err
 		}
-		t.w.Reset(t.buf[:0], id)
 		var count uint64
 		val := make([]byte, 0, refValueMax)
 		for _, c := range group {
@@ -282,15 +298,9 @@ func (t *treeIO) writeBranches(ctx context.Context, entries []child, h uint8) ([
 			}
 			count += c.ref.Count
 		}
-		seg, err := t.w.Finish()
-		if err != nil {
+		if err := t.finish(ctx, id); err != nil {
 			return nil, err
 		}
-		if err := t.store.Put(ctx, id, seg); err != nil {
-			return nil, err
-		}
-		t.buf = seg
-		t.bytes += int64(len(seg))
 		out = append(out, child{last: group[len(group)-1].last, ref: TreeRef{ID: id, Height: h + 1, Count: count}})
 	}
 	return out, nil
