@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -239,6 +241,9 @@ func compareViews(t *testing.T, rng *rand.Rand, db *DB, m *model, dbs []*DB) {
 			v = v.History()
 		}
 		want := m.view(basis, sp.asOf, sp.since, sp.hasAsOf, sp.hasSince, sp.history)
+		if !sp.history {
+			comparePull(t, rng, v, want, user)
+		}
 		for x := range datom.NumIndexes {
 			var exp []datom.Datom
 			for _, d := range want {
@@ -283,6 +288,85 @@ func compareViews(t *testing.T, rng *rand.Rand, db *DB, m *model, dbs []*DB) {
 					t.Fatalf("%s %s %+v: got %d datoms, want %d\ngot  %v\nwant %v", v, x, c, len(got), len(exp2), got, exp2)
 				}
 			}
+		}
+	}
+}
+
+// comparePull pulls random entities of the view with [* {:t/friend [:t/email]}
+// :t/_best] and compares with a result built from the model's datoms of the
+// view: every attribute of the entity (one value, or a sorted list for
+// cardinality many), refs as {:db/id e}, friends' emails one level down, and
+// the entities whose :t/best is this one.
+func comparePull(t *testing.T, rng *rand.Rand, v *DB, want []datom.Datom, user func(datom.Datom) bool) {
+	t.Helper()
+	var ents []datom.E
+	byE := map[datom.E][]datom.Datom{}
+	for _, d := range want {
+		if !user(d) {
+			continue
+		}
+		if _, ok := byE[d.E]; !ok {
+			ents = append(ents, d.E)
+		}
+		byE[d.E] = append(byE[d.E], d)
+	}
+	if len(ents) == 0 {
+		return
+	}
+	s := v.Schema()
+	friend, _ := s.AttrByIdent("t/friend")
+	best, _ := s.AttrByIdent("t/best")
+	email, _ := s.AttrByIdent("t/email")
+	pattern := []any{"*", map[any]any{kw("t/friend"): []any{kw("t/email")}}, kw("t/_best")}
+	for range 3 {
+		e := ents[rng.IntN(len(ents))]
+		exp := map[any]any{kw("db/id"): e}
+		ds := slices.Clone(byE[e])
+		slices.SortFunc(ds, func(a, b datom.Datom) int { return datom.Compare(datom.EAVT, a, b) })
+		for _, d := range ds {
+			at, _ := s.Attr(d.A)
+			var val any = GoValue(d.V)
+			if at.Type == datom.TypeRef {
+				val = map[any]any{kw("db/id"): d.V.Ref()}
+				if d.A == friend.ID {
+					sub := map[any]any{}
+					for _, fd := range byE[d.V.Ref()] {
+						if fd.A == email.ID {
+							sub[kw("t/email")] = fd.V.Str()
+						}
+					}
+					val = sub
+					if len(sub) == 0 {
+						val = map[any]any{kw("db/id"): d.V.Ref()}
+					}
+				}
+			}
+			k := kw(at.Ident)
+			if at.Many {
+				l, _ := exp[k].([]any)
+				exp[k] = append(l, val)
+			} else {
+				exp[k] = val
+			}
+		}
+		var rev []any
+		for _, d := range want {
+			if d.A == best.ID && d.V.Ref() == e {
+				rev = append(rev, map[any]any{kw("db/id"): d.E})
+			}
+		}
+		if len(rev) > 0 {
+			slices.SortFunc(rev, func(a, b any) int {
+				return cmp.Compare(a.(map[any]any)[kw("db/id")].(datom.E), b.(map[any]any)[kw("db/id")].(datom.E))
+			})
+			exp[kw("t/_best")] = rev
+		}
+		got, err := v.Pull(context.Background(), pattern, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, exp) {
+			t.Fatalf("%s: pull %d:\n got %v\nwant %v", v, e, got, exp)
 		}
 	}
 }
