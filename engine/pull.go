@@ -442,3 +442,35 @@ func (p *pullPath) pop()           { p.es = p.es[:len(p.es)-1] }
 func (p *pullPath) has(e datom.E) bool {
 	return slices.Contains(p.es, e)
 }
+
+// Pattern is a pull pattern checked against a schema once, to pull with
+// many times (PullPattern) without reading the pattern again.
+type Pattern struct {
+	src    any
+	schema *Schema
+	p      *pattern
+}
+
+// CompilePattern checks a pattern (see Pull) against db's schema.
+func (db *DB) CompilePattern(p any) (*Pattern, error) {
+	c, err := db.compilePattern(p, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &Pattern{src: p, schema: db.schema, p: c}, nil
+}
+
+// PullPattern is Pull with a compiled pattern. A pattern compiled against
+// another schema (an attribute renamed since, say) is compiled again.
+func (db *DB) PullPattern(ctx context.Context, pat *Pattern, e datom.E) (map[any]any, error) {
+	c := pat.p
+	if pat.schema != db.schema {
+		var err error
+		if c, err = db.compilePattern(pat.src, 0); err != nil {
+			return nil, err
+		}
+	}
+	r := newRd(ctx)
+	m := db.pull(r, c, e, &pullPath{}, 0)
+	return m, r.err
+}

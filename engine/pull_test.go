@@ -102,3 +102,26 @@ func TestJSONForms(t *testing.T) {
 		t.Fatal("truncated JSON accepted")
 	}
 }
+
+func TestCompiledPattern(t *testing.T) {
+	ctx := context.Background()
+	db := peopleSchema(t)
+	rep := mustWith(t, db, Map{ID: TempID("a"), Attrs: []KV{{kw("person/email"), "a@x"}, {kw("person/name"), "A"}}})
+	db, a := rep.DBAfter, rep.TempIDs["a"]
+	pat, err := db.CompilePattern([]any{kw("person/name")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := db.PullPattern(ctx, pat, a)
+	if err != nil || m[kw("person/name")] != "A" {
+		t.Fatalf("%v %v", m, err)
+	}
+	// After a rename the old name no longer compiles against the new schema.
+	db2 := mustWith(t, db, Add{E: kw("person/name"), A: kw("db/ident"), V: kw("person/label")}).DBAfter
+	if _, err := db2.PullPattern(ctx, pat, a); err == nil {
+		t.Fatal("a pattern naming a renamed attribute pulled against the new schema")
+	}
+	if _, err := db.CompilePattern([]any{kw("no/such")}); err == nil {
+		t.Fatal("unknown attribute compiled")
+	}
+}
