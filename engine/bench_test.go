@@ -126,3 +126,38 @@ func BenchmarkTransactSmall(b *testing.B) {
 		db = rep.DBAfter
 	}
 }
+
+// BenchmarkDatomsLookup: the EAVT datoms of one entity and attribute, from
+// the memory index (datascript-bench's slice-eavt step).
+func BenchmarkDatomsLookup(b *testing.B) {
+	ctx := context.Background()
+	rep, err := Empty().With(ctx, []Op{attr("b/name", datom.TypeString, false)}, TxOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := rep.DBAfter
+	ops := make([]Op, 0, 20000)
+	for j := range 20000 {
+		ops = append(ops, Map{ID: TempID(fmt.Sprint(j)), Attrs: []KV{{kw("b/name"), fmt.Sprint("n", j)}}})
+	}
+	rep, err = db.With(ctx, ops, TxOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	db = rep.DBAfter
+	ids := make([]datom.E, 0, 20000)
+	for j := range 20000 {
+		ids = append(ids, rep.TempIDs[TempID(fmt.Sprint(j))])
+	}
+	name, _ := db.Schema().AttrByIdent("b/name")
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		for d, err := range db.Datoms(ctx, datom.EAVT, Components{E: ids[(i*7919)%len(ids)], HasE: true, A: name.ID, HasA: true}) {
+			if err != nil || !d.V.IsValid() {
+				b.Fatal(err)
+			}
+		}
+	}
+}

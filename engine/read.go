@@ -91,6 +91,12 @@ func mergeSources(x datom.Index, a, b func(func(datom.Datom) bool), yield func(d
 // scanCur visits the current datoms of index x (ignoring the view) from
 // probe on, while inRange holds, until yield returns false.
 func (db *DB) scanCur(r *rd, x datom.Index, probe datom.Datom, inRange, yield func(datom.Datom) bool) {
+	if db.base == nil || db.base.cur[x].IsEmpty() {
+		// Only the memory index: no merge to set up (the common case of a
+		// point read before the first indexing).
+		db.mem.cur[x].Ascend(&probe, func(p *datom.Datom) bool { return inRange(*p) && yield(*p) })
+		return
+	}
 	y := func(d datom.Datom) bool { return inRange(d) && yield(d) }
 	var base func(func(datom.Datom) bool)
 	if db.base != nil {
