@@ -123,19 +123,32 @@ func (tx *txn) apply() (*TxReport, error) {
 	// Redundant assertions drop out; cardinality-one assertions retract
 	// the value they replace.
 	var asserted []datom.Datom
+	var replaced []datom.Datom
 	for _, k := range addOrder {
 		d := adds[k]
-		if _, ok := db.current(tx.r, d.E, d.A, d.V); ok {
-			continue
-		}
-		at, _ := db.schema.Attr(d.A)
-		if !at.Many {
+		if at, _ := db.schema.Attr(d.A); at.Many {
+			if _, ok := db.current(tx.r, d.E, d.A, d.V); ok {
+				continue
+			}
+		} else {
+			// One scan of (e, a) finds both a redundant value and the
+			// ones it replaces.
+			redundant := false
+			replaced = replaced[:0]
 			db.currentValues(tx.r, d.E, d.A, func(c datom.Datom) bool {
-				if !datom.EqualValue(c.V, d.V) {
-					retract(c)
+				if datom.EqualValue(c.V, d.V) {
+					redundant = true
+				} else {
+					replaced = append(replaced, c)
 				}
 				return true
 			})
+			if redundant {
+				continue
+			}
+			for _, c := range replaced {
+				retract(c)
+			}
 		}
 		asserted = append(asserted, d)
 	}
@@ -264,14 +277,14 @@ func (tx *txn) composites(after *DB, txData []datom.Datom) ([]datom.Datom, error
 	for _, k := range order {
 		at, _ := s.Attr(k.c)
 		elems := make([]datom.Value, len(at.TupleAttrs))
-		any := false
+		present := false
 		for i, src := range at.TupleAttrs {
-			after.currentValues(tx.r, k.e, src, func(d datom.Datom) bool { elems[i], any = d.V, true; return false })
+			after.currentValues(tx.r, k.e, src, func(d datom.Datom) bool { elems[i], present = d.V, true; return false })
 		}
 		var old datom.Datom
 		hasOld := false
 		after.currentValues(tx.r, k.e, k.c, func(d datom.Datom) bool { old, hasOld = d, true; return false })
-		if any {
+		if present {
 			nv := datom.Tuple(elems...)
 			if hasOld && datom.EqualValue(old.V, nv) {
 				continue

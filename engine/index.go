@@ -73,7 +73,7 @@ func (s *IndexStats) add(m MergeStats) {
 	s.BytesWritten += m.BytesWritten
 }
 
-// Root returns db's persistent root; ok is false when db has nothing
+// Root returns db's persistent root, the zero IndexRoot when db has nothing
 // indexed. Datoms since the root's T live only in db's memory index.
 func (db *DB) Root() IndexRoot {
 	if db.base == nil {

@@ -88,11 +88,16 @@ func inIndex(x datom.Index, d datom.Datom) bool {
 	return x != datom.VAET || d.V.Type() == datom.TypeRef
 }
 
-func (m *memIndex) addCurrent(d datom.Datom) {
+func (m *memIndex) addCurrent(d datom.Datom) { addTo(&m.cur, d) }
+
+func (m *memIndex) addHistory(d datom.Datom) { addTo(&m.hist, d) }
+
+// addTo adds d to each of the trees whose index holds it.
+func addTo(trees *[datom.NumIndexes]*datomTree, d datom.Datom) {
 	p := &d
 	for x := range datom.NumIndexes {
 		if inIndex(x, d) {
-			m.cur[x].Set(p)
+			trees[x].Set(p)
 		}
 	}
 }
@@ -115,18 +120,4 @@ func (m *memIndex) removeCurrent(d datom.Datom) {
 			m.gone[x].Set(p)
 		}
 	}
-}
-
-func (m *memIndex) addHistory(d datom.Datom) {
-	p := &d
-	for x := range datom.NumIndexes {
-		if inIndex(x, d) {
-			m.hist[x].Set(p)
-		}
-	}
-}
-
-// len counts the datoms held: current, history, tombstones.
-func (m *memIndex) len() (cur, hist, gone int) {
-	return m.cur[datom.EAVT].Len(), m.hist[datom.EAVT].Len(), m.gone[datom.EAVT].Len()
 }

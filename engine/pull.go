@@ -266,7 +266,7 @@ func (db *DB) pull(r *rd, p *pattern, e datom.E, path *pullPath, depth int) map[
 		var v any
 		ok := false
 		if pa.reverse {
-			v, ok = db.pullValues(r, p, pa, e, path, depth)
+			v, ok = db.reverseValues(r, p, pa, e, path, depth)
 		} else {
 			if done != nil {
 				done[pa.at.ID] = true
@@ -315,25 +315,18 @@ func (pa pullAttr) limit() int {
 	return pa.spec.Limit
 }
 
-// pullValues reads pa's values of e and converts them.
-func (db *DB) pullValues(r *rd, p *pattern, pa pullAttr, e datom.E, path *pullPath, depth int) (any, bool) {
+// reverseValues reads the entities whose reverse attribute pa points at e
+// (VAET) and converts them; forward attributes come from pull's one EAVT
+// scan of e.
+func (db *DB) reverseValues(r *rd, p *pattern, pa pullAttr, e datom.E, path *pullPath, depth int) (any, bool) {
 	var vals []datom.Value
 	limit := pa.limit()
-	if pa.reverse {
-		db.scan(r, datom.VAET, datom.Datom{V: datom.Ref(e), A: pa.at.ID}, func(d datom.Datom) bool {
-			return d.V.Type() == datom.TypeRef && d.V.Ref() == e && d.A == pa.at.ID
-		}, func(d datom.Datom) bool {
-			vals = append(vals, datom.Ref(d.E))
-			return limit < 0 || len(vals) < limit
-		})
-	} else {
-		db.scan(r, datom.EAVT, datom.Datom{E: e, A: pa.at.ID}, func(d datom.Datom) bool {
-			return d.E == e && d.A == pa.at.ID
-		}, func(d datom.Datom) bool {
-			vals = append(vals, d.V)
-			return limit < 0 || len(vals) < limit || !pa.at.Many
-		})
-	}
+	db.scan(r, datom.VAET, datom.Datom{V: datom.Ref(e), A: pa.at.ID}, func(d datom.Datom) bool {
+		return d.V.Type() == datom.TypeRef && d.V.Ref() == e && d.A == pa.at.ID
+	}, func(d datom.Datom) bool {
+		vals = append(vals, datom.Ref(d.E))
+		return limit < 0 || len(vals) < limit
+	})
 	if len(vals) == 0 {
 		return nil, false
 	}

@@ -163,57 +163,31 @@ func (t *treeIO) writer() (*segment.Writer, error) {
 // readBranch loads every child entry of a branch segment.
 func (t *treeIO) readBranch(ctx context.Context, ref TreeRef) ([]child, error) {
 	var out []child
-	err := t.eachRecord(ctx, ref.ID, func(k, v []byte) error {
+	_, err := t.recordsFrom(ctx, ref.ID, nil, func(k, v []byte) (bool, error) {
 		r, err := decodeRefValue(ref.ID, v)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if r.Height+1 != ref.Height {
-			return anomaly.New(anomaly.Fault, "tree branch", "segment %s (height %d): child of height %d", ref.ID.Short(), ref.Height, r.Height)
+			return false, anomaly.New(anomaly.Fault, "tree branch", "segment %s (height %d): child of height %d", ref.ID.Short(), ref.Height, r.Height)
 		}
 		out = append(out, child{last: bytes.Clone(k), ref: r})
-		return nil
+		return true, nil
 	})
 	return out, err
 }
 
 // readLeaf loads every datom of a leaf segment.
 func (t *treeIO) readLeaf(ctx context.Context, id segment.ID, dst []datom.Datom) ([]datom.Datom, error) {
-	err := t.eachRecord(ctx, id, func(_, v []byte) error {
+	_, err := t.recordsFrom(ctx, id, nil, func(_, v []byte) (bool, error) {
 		var err error
 		dst, err = datom.DecodeBlock(t.x, v, dst)
 		if err != nil {
-			return anomaly.Wrap(anomaly.Fault, "tree leaf "+id.Short(), err)
+			return false, anomaly.Wrap(anomaly.Fault, "tree leaf "+id.Short(), err)
 		}
-		return nil
+		return true, nil
 	})
 	return dst, err
-}
-
-func (t *treeIO) eachRecord(ctx context.Context, id segment.ID, fn func(k, v []byte) error) error {
-	ix, err := t.store.Index(ctx, id)
-	if err != nil {
-		return err
-	}
-	var it segment.BlockIter
-	for i := range ix.Blocks {
-		b, err := t.store.Block(ctx, id, i)
-		if err != nil {
-			return err
-		}
-		if err := it.InitBlock(ix, i, b); err != nil {
-			return err
-		}
-		for ok := it.First(); ok; ok = it.Next() {
-			if err := fn(it.Key(), it.Value()); err != nil {
-				return err
-			}
-		}
-		if err := it.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // begin starts a new segment in the writer and returns its id.
@@ -240,15 +214,22 @@ func (t *treeIO) finish(ctx context.Context, id segment.ID) error {
 	return nil
 }
 
+// groupSize is how many of the n items left go into the next node of at
+// most max items: max, except that the last two nodes share evenly when the
+// last would be a runt (under a quarter full).
+func groupSize(n, max int) int {
+	g := min(n, max)
+	if rest := n - g; rest > 0 && rest < max/4 {
+		g = (n + 1) / 2
+	}
+	return g
+}
+
 // writeLeaves writes ds (sorted) as leaf segments and returns their entries.
 func (t *treeIO) writeLeaves(ctx context.Context, ds []datom.Datom) ([]child, error) {
 	var out []child
 	for len(ds) > 0 {
-		n := min(len(ds), t.opts.LeafDatoms)
-		// Avoid a runt leaf at the end: split the last two evenly.
-		if rest := len(ds) - n; rest > 0 && rest < t.opts.LeafDatoms/4 {
-			n = (len(ds) + 1) / 2
-		}
+		n := groupSize(len(ds), t.opts.LeafDatoms)
 		leaf := ds[:n]
 		ds = ds[n:]
 		id, err := t.begin()
@@ -280,10 +261,7 @@ func (t *treeIO) writeBranches(ctx context.Context, entries []child, h uint8) ([
 	}
 	var out []child
 	for len(entries) > 0 {
-		n := min(len(entries), t.opts.Fanout)
-		if rest := len(entries) - n; rest > 0 && rest < t.opts.Fanout/4 {
-			n = (len(entries) + 1) / 2
-		}
+		n := groupSize(len(entries), t.opts.Fanout)
 		group := entries[:n]
 		entries = entries[n:]
 		id, err := t.begin()
