@@ -270,15 +270,7 @@ func newPeopleFixture(b *testing.B, w *PeopleWorkload) *peopleFixture {
 	f := &peopleFixture{w: w}
 	var schema []engine.Op
 	for _, a := range peopleAttrs {
-		card := engine.Keyword("db.cardinality/one")
-		if a.many {
-			card = engine.Keyword("db.cardinality/many")
-		}
-		schema = append(schema, engine.Map{Attrs: []engine.KV{
-			{A: engine.Keyword("db/ident"), V: engine.Keyword(a.ident)},
-			{A: engine.Keyword("db/valueType"), V: engine.Keyword(a.typ.Ident())},
-			{A: engine.Keyword("db/cardinality"), V: card},
-		}})
+		schema = append(schema, schemaAttr(a.ident, a.typ, a.many, false))
 	}
 	f.schemaDB = mustWith(b, engine.Empty(), schema...).DBAfter
 

@@ -50,24 +50,26 @@ func BenchmarkScale(b *testing.B) {
 
 const scaleAttrsPerEntity = 8 // name, age, email, city, score, 2 tags, friend
 
-func scaleSchema() []engine.Op {
-	attr := func(ident string, t datom.Type, many, unique bool) engine.Op {
-		card := engine.Keyword("db.cardinality/one")
-		if many {
-			card = "db.cardinality/many"
-		}
-		kv := []engine.KV{{A: engine.Keyword("db/ident"), V: engine.Keyword(ident)},
-			{A: engine.Keyword("db/valueType"), V: engine.Keyword(t.Ident())}, {A: engine.Keyword("db/cardinality"), V: card}}
-		if unique {
-			kv = append(kv, engine.KV{A: engine.Keyword("db/unique"), V: engine.Keyword("db.unique/identity")})
-		}
-		return engine.Map{Attrs: kv}
+// schemaAttr is the map form that installs an attribute.
+func schemaAttr(ident string, t datom.Type, many, unique bool) engine.Op {
+	card := engine.Keyword("db.cardinality/one")
+	if many {
+		card = "db.cardinality/many"
 	}
+	kv := []engine.KV{{A: engine.Keyword("db/ident"), V: engine.Keyword(ident)},
+		{A: engine.Keyword("db/valueType"), V: engine.Keyword(t.Ident())}, {A: engine.Keyword("db/cardinality"), V: card}}
+	if unique {
+		kv = append(kv, engine.KV{A: engine.Keyword("db/unique"), V: engine.Keyword("db.unique/identity")})
+	}
+	return engine.Map{Attrs: kv}
+}
+
+func scaleSchema() []engine.Op {
 	return []engine.Op{
-		attr("scale/name", datom.TypeString, false, false), attr("scale/age", datom.TypeLong, false, false),
-		attr("scale/email", datom.TypeString, false, true), attr("scale/city", datom.TypeString, false, false),
-		attr("scale/score", datom.TypeDouble, false, false), attr("scale/tag", datom.TypeKeyword, true, false),
-		attr("scale/friend", datom.TypeRef, true, false),
+		schemaAttr("scale/name", datom.TypeString, false, false), schemaAttr("scale/age", datom.TypeLong, false, false),
+		schemaAttr("scale/email", datom.TypeString, false, true), schemaAttr("scale/city", datom.TypeString, false, false),
+		schemaAttr("scale/score", datom.TypeDouble, false, false), schemaAttr("scale/tag", datom.TypeKeyword, true, false),
+		schemaAttr("scale/friend", datom.TypeRef, true, false),
 	}
 }
 

@@ -365,23 +365,24 @@ func cloneValues(s []any) []any {
 func qualify(k any, ns string) any {
 	switch x := k.(type) {
 	case Keyword:
-		switch x.Namespace {
-		case "":
-			x.Namespace = ns
-		case "_":
-			x.Namespace = ""
-		}
+		x.Namespace = qualifiedNS(x.Namespace, ns)
 		return x
 	case Symbol:
-		switch x.Namespace {
-		case "":
-			x.Namespace = ns
-		case "_":
-			x.Namespace = ""
-		}
+		x.Namespace = qualifiedNS(x.Namespace, ns)
 		return x
 	}
 	return k
+}
+
+// qualifiedNS is the namespace a key with namespace cur takes in #:ns{…}.
+func qualifiedNS(cur, ns string) string {
+	switch cur {
+	case "":
+		return ns
+	case "_":
+		return ""
+	}
+	return cur
 }
 
 // duplicate finds two Equal values among elems[0], elems[stride], ...: it

@@ -289,14 +289,9 @@ func valueFromEDN(v any) (any, error) {
 	case edn.Map:
 		return mapFromEDN(v)
 	case edn.Vector, edn.List, edn.Set:
-		var elems []any
-		switch v := v.(type) {
-		case edn.Vector:
-			elems = v
-		case edn.List:
-			elems = v
-		case edn.Set:
-			elems = v
+		elems, ok := seqOf(v)
+		if !ok {
+			elems = v.(edn.Set)
 		}
 		out := make([]any, len(elems))
 		for i, e := range elems {
