@@ -15,7 +15,7 @@ import (
 // values only.
 //
 // Cost, and what comes next. Every transaction copies the root-to-leaf path
-// of each tree it writes (about 3 KB per datom per tree at degree 32): ~26 us
+// of each tree it writes (about 3 KB per datom per tree at degree 32): ~16 us
 // for a one-datom transaction (BenchmarkTransactSmall), which is what keeps
 // writes below Datascript (BenchmarkPeople add-1, retract-5) and the load
 // rate below 300k datoms/s (BenchmarkScale). The measured dead ends: node
