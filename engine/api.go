@@ -131,7 +131,7 @@ func (l *txLog) before(t datom.T) *txLog {
 // in order of t, up to db's basis.
 func (db *DB) TxRange(start, end datom.T) iter.Seq[TxEntry] {
 	return func(yield func(TxEntry) bool) {
-		top := db.mem.log
+		top := db.log
 		if end != 0 {
 			top = top.before(end)
 		}

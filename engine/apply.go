@@ -193,30 +193,30 @@ func (tx *txn) apply() (*TxReport, error) {
 	if tx.r.err != nil {
 		return nil, tx.r.err
 	}
-	after := &DB{basis: tx.t, nextN: tx.nextN, lastInstant: instant, schema: db.schema, mem: db.mem.copy(), base: db.base}
-	var txData []datom.Datom
+	// From here on the transaction writes its layer (in place when db is
+	// its newest value) and must take the writes back if it fails.
+	w := beginTx(db, tx.t)
+	defer w.abort()
+	after := &DB{basis: tx.t, nextN: tx.nextN, lastInstant: instant, schema: db.schema, mem: w.l, base: db.base}
+	txData := make([]datom.Datom, 0, len(retractOrder)+len(asserted))
+	rets := make([]retraction, 0, len(retractOrder))
 	touchedSchema := map[datom.E]bool{}
 	for _, k := range retractOrder {
 		c := explicitRetracts[k]
-		rd := datom.Datom{E: c.E, A: c.A, V: c.V, Tx: tx.txE, Added: false}
-		txData = append(txData, rd)
-		after.mem.removeCurrent(c)
-		if at, _ := db.schema.Attr(c.A); !at.NoHistory {
-			after.mem.addHistory(c)
-			after.mem.addHistory(rd)
-		}
+		txData = append(txData, retractionOf(c, tx.t))
+		rets = append(rets, retraction{d: c, noHist: db.schema.noHistory(c.A)})
 		if schemaAttrs[c.A] {
 			touchedSchema[c.E] = true
 		}
 	}
 	for _, d := range asserted {
 		txData = append(txData, d)
-		after.mem.addCurrent(d)
 		if schemaAttrs[d.A] {
 			touchedSchema[d.E] = true
 		}
 	}
-	more, err := tx.composites(after, txData)
+	w.write(rets, asserted)
+	more, err := tx.composites(w, after, txData)
 	if err == nil {
 		err = tx.r.err
 	}
@@ -238,7 +238,8 @@ func (tx *txn) apply() (*TxReport, error) {
 		return nil, tx.r.err
 	}
 	slices.SortFunc(txData, func(a, b datom.Datom) int { return datom.Compare(datom.EAVT, a, b) })
-	after.mem.log = after.mem.log.push(TxEntry{T: tx.t, Data: txData})
+	after.log = db.log.push(TxEntry{T: tx.t, Data: txData})
+	w.commit()
 	return &TxReport{DBBefore: db, DBAfter: after, TxData: txData, TempIDs: tx.publicTempIDs()}, nil
 }
 
@@ -257,7 +258,7 @@ func (tx *txn) publicTempIDs() map[TempID]datom.E {
 // every entity whose source attributes changed, the tuple of their current
 // values (nil where absent) is asserted, replacing the old one, or
 // retracted when every element is nil.
-func (tx *txn) composites(after *DB, txData []datom.Datom) ([]datom.Datom, error) {
+func (tx *txn) composites(w *layerTx, after *DB, txData []datom.Datom) ([]datom.Datom, error) {
 	s := tx.db.schema
 	if len(s.composites) == 0 {
 		return nil, nil
@@ -294,25 +295,23 @@ func (tx *txn) composites(after *DB, txData []datom.Datom) ([]datom.Datom, error
 					return nil, txErr(CodeUniqueConflict, nil, "%d already has :%s %s", owner, at.Ident, nv)
 				}
 			}
-			if hasOld {
-				out = append(out, tx.retractIn(after, old))
-			}
 			d := datom.Datom{E: k.e, A: k.c, V: nv, Tx: tx.txE, Added: true}
-			after.mem.addCurrent(d)
+			var rets []retraction
+			if hasOld {
+				rets = append(rets, tx.retractionIn(old))
+				out = append(out, retractionOf(old, tx.t))
+			}
+			w.write(rets, []datom.Datom{d})
 			out = append(out, d)
 		} else if hasOld {
-			out = append(out, tx.retractIn(after, old))
+			w.write([]retraction{tx.retractionIn(old)}, nil)
+			out = append(out, retractionOf(old, tx.t))
 		}
 	}
 	return out, nil
 }
 
-func (tx *txn) retractIn(after *DB, c datom.Datom) datom.Datom {
-	rd := datom.Datom{E: c.E, A: c.A, V: c.V, Tx: tx.txE, Added: false}
-	after.mem.removeCurrent(c)
-	if at, ok := tx.db.schema.Attr(c.A); !ok || !at.NoHistory {
-		after.mem.addHistory(c)
-		after.mem.addHistory(rd)
-	}
-	return rd
+// retractionIn is the retraction of the current datom c.
+func (tx *txn) retractionIn(c datom.Datom) retraction {
+	return retraction{d: c, noHist: tx.db.schema.noHistory(c.A)}
 }

@@ -17,8 +17,9 @@ type DB struct {
 	nextN       uint64 // the counter of t and new entity numbers
 	lastInstant int64  // :db/txInstant of the basis transaction, ms
 	schema      *Schema
-	mem         *memIndex
+	mem         *memLayer  // the datoms since base, read at basis
 	base        *indexBase // nil: everything is in mem
+	log         *txLog
 
 	// The view: all zero for the current database.
 	asOf, since       datom.T
@@ -29,13 +30,13 @@ type DB struct {
 // Empty returns the database every database starts as: the bootstrap schema
 // at t = 0.
 func Empty() *DB {
-	db := &DB{mem: newMemIndex(), nextN: firstUserN,
+	db := &DB{mem: newLayer(nil, 0), nextN: firstUserN,
 		schema: &Schema{attrs: map[datom.E]*Attr{}, idents: map[string]datom.E{}, identOf: map[datom.E]string{},
 			composites: map[datom.E][]datom.E{}}}
 	boot := bootstrapDatoms()
 	touched := map[datom.E]bool{}
 	for _, d := range boot {
-		db.mem.addCurrent(d)
+		db.mem.add(d)
 		touched[d.E] = true
 	}
 	s, err := db.rebuildSchema(newRd(nil), db.schema, touched)

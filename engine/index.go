@@ -44,8 +44,9 @@ func (db *DB) Index(ctx context.Context, store SegmentStore, opts TreeOptions) (
 	if db.base != nil {
 		base.cur, base.hist = db.base.cur, db.base.hist
 	}
+	delta := db.mem.delta(db.basis)
 	for x := range datom.NumIndexes {
-		adds, dels, hist := items(db.mem.cur[x]), items(db.mem.gone[x]), items(db.mem.hist[x])
+		adds, dels, hist := delta.adds[x], delta.dels[x], delta.hist[x]
 		st.Datoms += len(adds) + len(dels) + len(hist)
 		var ms MergeStats
 		var err error
@@ -60,9 +61,8 @@ func (db *DB) Index(ctx context.Context, store SegmentStore, opts TreeOptions) (
 		st.add(ms)
 		st.Bytes[x] += ms.BytesWritten
 	}
-	mem := newMemIndex()
-	mem.log = db.mem.log
-	after := &DB{basis: db.basis, nextN: db.nextN, lastInstant: db.lastInstant, schema: db.schema, mem: mem, base: base}
+	after := &DB{basis: db.basis, nextN: db.nextN, lastInstant: db.lastInstant, schema: db.schema,
+		mem: newLayer(nil, db.basis), base: base, log: db.log}
 	return after, after.Root(), st, nil
 }
 
@@ -100,7 +100,7 @@ func Open(ctx context.Context, store SegmentStore, opts TreeOptions, root IndexR
 	if root.Cur[datom.EAVT].IsEmpty() || root.NextN == 0 {
 		return nil, anomaly.New(anomaly.Incorrect, "open", "the root holds no database (no EAVT tree)")
 	}
-	db := &DB{basis: root.T, nextN: root.NextN, lastInstant: root.LastInstant, mem: newMemIndex(),
+	db := &DB{basis: root.T, nextN: root.NextN, lastInstant: root.LastInstant, mem: newLayer(nil, root.T),
 		base: &indexBase{store: store, opts: opts, t: root.T, cur: root.Cur, hist: root.Hist},
 		schema: &Schema{attrs: map[datom.E]*Attr{}, idents: map[string]datom.E{}, identOf: map[datom.E]string{},
 			composites: map[datom.E][]datom.E{}}}

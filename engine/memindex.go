@@ -1,123 +1,491 @@
 package engine
 
 import (
+	"slices"
+	"sync"
+	"sync/atomic"
+
 	"github.com/stratadb/strata/datom"
 	"github.com/tidwall/btree"
 )
 
-// memIndex holds datoms in memory, sorted in the four index orders, as
-// copy-on-write B-trees: a new database value copies the root in O(1) and
-// shares every node it does not change.
+// The memory index: the datoms since the persistent trees were indexed,
+// sorted in the four index orders (VAET holds ref values only).
 //
-// The current datoms (asserted and not retracted since) live apart from
-// history (retractions, and the assertions they ended), so that reads of the
-// current database never step over history (DESIGN.md). VAET holds ref
-// values only.
+// It is multi-version and written in place. A memLayer belongs to a line of
+// database values, each a basis t over it: an entry records the datom it
+// asserts and the t of the transaction that retracted it, and a value of
+// basis b sees the entries asserted up to b and not retracted by b. A
+// transaction on the newest value of its layer (its head) adds its entries
+// to the layer's trees in place and copies nothing, so publishing a
+// transaction costs what its datoms cost (the copy-on-write B-trees this
+// replaced copied a root-to-leaf path per datom and tree: ~16 us per
+// one-datom transaction, BenchmarkTransactSmall).
 //
-// Cost, and what comes next. Every transaction copies the root-to-leaf path
-// of each tree it writes (about 3 KB per datom per tree at degree 32): ~16 us
-// for a one-datom transaction (BenchmarkTransactSmall), which is what keeps
-// writes below Datascript (BenchmarkPeople add-1, retract-5) and the load
-// rate below 300k datoms/s (BenchmarkScale). The measured dead ends: node
-// degree (8 to 64: ±10%), sorted batch inserts with path hints (no gain).
-// The planned fix is a memory index owned by the writer and mutated in place,
-// with versioned entries (asserted-at, retracted-at) that each database value
-// filters by its basis t, so that publishing a transaction copies nothing; a
-// speculative With on any value other than the writer's latest then needs an
-// overlay (a small copy-on-write index of its own over the shared one, as the
-// memory index already overlays the persistent trees), and the shared entries'
-// retracted-at must never be written by an overlay.
-type memIndex struct {
-	cur  [datom.NumIndexes]*datomTree
-	hist [datom.NumIndexes]*datomTree
-	// gone holds the current datoms of the persistent trees retracted
-	// since they were indexed (tombstones); cur then holds only what was
-	// asserted since.
-	gone [datom.NumIndexes]*datomTree
-	log  *txLog
+// A transaction on any other value (a speculative With on an older value, or
+// a second With on the same value) cannot write the shared layer: it forks a
+// new layer whose parent is the old one read as of the fork's basis. A
+// datom of a lower layer (or of the persistent trees) that a layer retracts
+// gets a tombstone entry there, at the datom's own key; the lower entry is
+// never written. Reads merge the layers and the trees in index order (see
+// read.go).
+//
+// Current reads skip what was retracted since the last indexing (an entry
+// stays until the next Index builds a fresh layer); retracted datoms of the
+// persistent trees live apart in their history trees, so a current read
+// never steps over older history.
+//
+// Concurrency: one transaction writes a layer at a time (claim); it takes
+// mu for its writes, and readers take mu shared while they copy a batch of
+// visible datoms out (never while they call back into the caller).
+type memLayer struct {
+	mu     sync.RWMutex
+	trees  [datom.NumIndexes]*btree.BTreeG[*entry]
+	parent *memLayer // nil: the persistent trees are below
+	cut    datom.T   // the basis parent is read at
+	// head is the basis of the newest value written in this layer, and
+	// writing says that a transaction holds the layer; both under mu.
+	head    datom.T
+	writing bool
+	size    atomic.Int64 // entries, tombstones included
+	slab    []entry      // entries are allocated in chunks; under mu
 }
 
-// Options of the B-trees: no internal locking (a memIndex is written by one
-// transaction at a time and read only once published, immutable).
+// entry is one datom in a memLayer, shared by the layer's index trees.
+type entry struct {
+	d datom.Datom // the assertion; for a tombstone, the lower datom it ends
+	// retT is the t of the transaction that retracted d (0: none yet).
+	retT datom.T
+	// lower marks a tombstone: d lives below this layer, which records
+	// only its retraction at retT.
+	lower bool
+	// noHist: d's attribute keeps no history, so its retraction erases it
+	// from history views.
+	noHist bool
+}
+
+// Options of the B-trees: no internal locking (memLayer.mu guards them).
 var treeOpts = btree.Options{NoLocks: true, Degree: 32}
 
-// datomTree holds pointers: a datom is allocated once and shared by the
-// four index trees, and a copy-on-write node copy moves 8 bytes per item
-// instead of an 80-byte Datom full of pointers (measured: half the cost of
-// a transaction's index writes; BenchmarkTransact).
-type datomTree = btree.BTreeG[*datom.Datom]
-
-func lessFor(x datom.Index) func(a, b *datom.Datom) bool {
-	return func(a, b *datom.Datom) bool { return datom.Compare(x, *a, *b) < 0 }
+// The orders of the index trees, as datom.Compare, written out per index
+// on pointers (a tree compares ~20 times per insert or seek).
+var lessIndex = [datom.NumIndexes]func(a, b *entry) bool{
+	datom.EAVT: func(a, b *entry) bool {
+		if a.d.E != b.d.E {
+			return a.d.E < b.d.E
+		}
+		if a.d.A != b.d.A {
+			return a.d.A < b.d.A
+		}
+		return lessVT(&a.d, &b.d)
+	},
+	datom.AEVT: func(a, b *entry) bool {
+		if a.d.A != b.d.A {
+			return a.d.A < b.d.A
+		}
+		if a.d.E != b.d.E {
+			return a.d.E < b.d.E
+		}
+		return lessVT(&a.d, &b.d)
+	},
+	datom.AVET: func(a, b *entry) bool {
+		if a.d.A != b.d.A {
+			return a.d.A < b.d.A
+		}
+		if c := datom.CompareValue(a.d.V, b.d.V); c != 0 {
+			return c < 0
+		}
+		if a.d.E != b.d.E {
+			return a.d.E < b.d.E
+		}
+		return lessT(&a.d, &b.d)
+	},
+	datom.VAET: func(a, b *entry) bool {
+		if c := datom.CompareValue(a.d.V, b.d.V); c != 0 {
+			return c < 0
+		}
+		if a.d.A != b.d.A {
+			return a.d.A < b.d.A
+		}
+		if a.d.E != b.d.E {
+			return a.d.E < b.d.E
+		}
+		return lessT(&a.d, &b.d)
+	},
 }
 
-// ascend calls fn with the datoms of t from probe on.
-func ascend(t *datomTree, probe datom.Datom, fn func(datom.Datom) bool) {
-	t.Ascend(&probe, func(p *datom.Datom) bool { return fn(*p) })
-}
-
-// items returns t's datoms in order.
-func items(t *datomTree) []datom.Datom {
-	out := make([]datom.Datom, 0, t.Len())
-	t.Scan(func(p *datom.Datom) bool { out = append(out, *p); return true })
-	return out
-}
-
-func newMemIndex() *memIndex {
-	m := &memIndex{}
-	for x := range datom.NumIndexes {
-		m.cur[x] = btree.NewBTreeGOptions(lessFor(x), treeOpts)
-		m.hist[x] = btree.NewBTreeGOptions(lessFor(x), treeOpts)
-		m.gone[x] = btree.NewBTreeGOptions(lessFor(x), treeOpts)
+func lessVT(a, b *datom.Datom) bool {
+	if c := datom.CompareValue(a.V, b.V); c != 0 {
+		return c < 0
 	}
-	return m
+	return lessT(a, b)
 }
 
-// copy returns a copy to write a new database value into.
-func (m *memIndex) copy() *memIndex {
-	c := &memIndex{log: m.log}
-	for x := range datom.NumIndexes {
-		c.cur[x] = m.cur[x].Copy()
-		c.hist[x] = m.hist[x].Copy()
-		c.gone[x] = m.gone[x].Copy()
+func lessT(a, b *datom.Datom) bool {
+	if a.Tx != b.Tx {
+		return a.Tx < b.Tx
 	}
-	return c
+	return !a.Added && b.Added
+}
+
+// newLayer returns an empty layer over parent as of cut (parent nil: over
+// the persistent trees, indexed up to cut), whose head is cut.
+func newLayer(parent *memLayer, cut datom.T) *memLayer {
+	l := &memLayer{parent: parent, cut: cut, head: cut}
+	for x := range datom.NumIndexes {
+		l.trees[x] = btree.NewBTreeGOptions(lessIndex[x], treeOpts)
+	}
+	return l
 }
 
 func inIndex(x datom.Index, d datom.Datom) bool {
 	return x != datom.VAET || d.V.Type() == datom.TypeRef
 }
 
-func (m *memIndex) addCurrent(d datom.Datom) { addTo(&m.cur, d) }
+// newEntry allocates an entry from the slab (under mu).
+func (l *memLayer) newEntry(e entry) *entry {
+	if len(l.slab) == cap(l.slab) {
+		l.slab = make([]entry, 0, 256)
+	}
+	l.slab = append(l.slab, e)
+	return &l.slab[len(l.slab)-1]
+}
 
-func (m *memIndex) addHistory(d datom.Datom) { addTo(&m.hist, d) }
-
-// addTo adds d to each of the trees whose index holds it.
-func addTo(trees *[datom.NumIndexes]*datomTree, d datom.Datom) {
-	p := &d
+// insert adds e to the trees of the indexes that hold it (under mu).
+func (l *memLayer) insert(e *entry) {
 	for x := range datom.NumIndexes {
-		if inIndex(x, d) {
-			trees[x].Set(p)
+		if inIndex(x, e.d) {
+			l.trees[x].Set(e)
+		}
+	}
+	l.size.Add(1)
+}
+
+func (l *memLayer) remove(e *entry) {
+	for x := range datom.NumIndexes {
+		if inIndex(x, e.d) {
+			l.trees[x].Delete(e)
+		}
+	}
+	l.size.Add(-1)
+}
+
+// add puts d, asserted, into a layer nobody reads yet (bootstrap).
+func (l *memLayer) add(d datom.Datom) {
+	l.mu.Lock()
+	l.insert(l.newEntry(entry{d: d}))
+	l.mu.Unlock()
+}
+
+// claim gives the caller the right to write the transaction after basis b
+// in place: b must be the layer's head and no other transaction may hold
+// it.
+func (l *memLayer) claim(b datom.T) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.writing || l.head != b {
+		return false
+	}
+	l.writing = true
+	return true
+}
+
+// layerTx is a transaction's writes to its layer, kept so that a failed
+// transaction can take them back.
+type layerTx struct {
+	l         *memLayer
+	t         datom.T
+	added     []*entry
+	retracted []*entry
+	done      bool
+}
+
+// begin returns the writer of transaction t on the newest value of db's
+// layer, forking a new layer when that is not db. The caller must end it
+// with commit or abort.
+func beginTx(db *DB, t datom.T) *layerTx {
+	l := db.mem
+	if !l.claim(db.basis) {
+		l = newLayer(db.mem, db.basis)
+		l.writing = true
+	}
+	return &layerTx{l: l, t: t}
+}
+
+// retraction is a current datom a transaction retracts.
+type retraction struct {
+	d      datom.Datom
+	noHist bool
+}
+
+// write records the transaction's retractions and assertions.
+func (w *layerTx) write(rets []retraction, adds []datom.Datom) {
+	l := w.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range rets {
+		probe := entry{d: r.d}
+		if e, ok := l.trees[datom.EAVT].Get(&probe); ok && !e.lower {
+			e.retT, e.noHist = w.t, r.noHist
+			w.retracted = append(w.retracted, e)
+			continue
+		}
+		e := l.newEntry(entry{d: r.d, retT: w.t, lower: true, noHist: r.noHist})
+		l.insert(e)
+		w.added = append(w.added, e)
+	}
+	for _, d := range adds {
+		e := l.newEntry(entry{d: d})
+		l.insert(e)
+		w.added = append(w.added, e)
+	}
+}
+
+// commit makes the transaction the layer's head.
+func (w *layerTx) commit() {
+	w.l.mu.Lock()
+	w.l.head, w.l.writing = w.t, false
+	w.l.mu.Unlock()
+	w.done = true
+}
+
+// abort takes the transaction's writes back (no value of basis t was
+// published, so no reader saw them) and releases the layer.
+func (w *layerTx) abort() {
+	if w.done {
+		return
+	}
+	l := w.l
+	l.mu.Lock()
+	for _, e := range w.added {
+		l.remove(e)
+	}
+	for _, e := range w.retracted {
+		e.retT, e.noHist = 0, false
+	}
+	l.writing = false
+	l.mu.Unlock()
+	w.done = true
+}
+
+// item is what a layer's scan yields: a datom of the view, or a marker at
+// the key of a lower datom that the view must not see. It points at the
+// entry (whose d never changes once inserted) and is turned into a datom
+// outside the lock.
+type item struct {
+	e    *entry
+	kind itemKind
+}
+
+type itemKind uint8
+
+const (
+	itemAssert  itemKind = iota // e.d
+	itemRetract                 // the retraction of e.d at e's retT
+	itemMarker                  // hide the lower datom e.d
+)
+
+// layerIter reads a layer's view at basis b in index x, in batches taken
+// under the read lock. Entries are never removed from a published layer and
+// entries added later are newer than b, so resuming after the last entry
+// read sees exactly what a single pass would. Current views (full false)
+// yield the current datoms and markers for the lower datoms retracted; full
+// views (for as-of and history) yield assertions and retractions, and
+// markers for the lower datoms whose history is erased (noHistory).
+type layerIter struct {
+	l       *memLayer
+	x       datom.Index
+	b       datom.T
+	full    bool
+	inRange func(datom.Datom) bool
+	pivot   entry // where the next batch starts
+	resume  bool  // pivot is the last entry read: skip it
+	done    bool
+	batch   int
+	buf     []item
+	pos     int
+	// retT of the retraction items of buf, read under the lock.
+	rets  []datom.T
+	small [8]item
+}
+
+func newLayerIter(l *memLayer, x datom.Index, b datom.T, full bool, probe datom.Datom, inRange func(datom.Datom) bool) *layerIter {
+	it := &layerIter{}
+	it.init(l, x, b, full, probe, inRange)
+	return it
+}
+
+func (it *layerIter) init(l *memLayer, x datom.Index, b datom.T, full bool, probe datom.Datom, inRange func(datom.Datom) bool) {
+	*it = layerIter{l: l, x: x, b: b, full: full, inRange: inRange, pivot: entry{d: probe}, batch: 8}
+	it.buf = it.small[:0]
+}
+
+// next returns the next item: its datom, and whether it is a marker.
+func (it *layerIter) next() (d datom.Datom, marker, ok bool) {
+	for it.pos == len(it.buf) {
+		if it.done {
+			return datom.Datom{}, false, false
+		}
+		it.fill()
+	}
+	m := it.buf[it.pos]
+	it.pos++
+	switch m.kind {
+	case itemRetract:
+		t := it.rets[0]
+		it.rets = it.rets[1:]
+		return retractionOf(m.e.d, t), false, true
+	case itemMarker:
+		return m.e.d, true, true
+	}
+	return m.e.d, false, true
+}
+
+func (it *layerIter) fill() {
+	it.buf, it.pos, it.rets = it.buf[:0], 0, it.rets[:0]
+	n := 0
+	stopped := false
+	it.l.mu.RLock()
+	it.l.trees[it.x].Ascend(&it.pivot, func(e *entry) bool {
+		if it.resume {
+			it.resume = false
+			if datom.Compare(it.x, e.d, it.pivot.d) == 0 {
+				return true
+			}
+		}
+		if !it.inRange(e.d) {
+			return false
+		}
+		it.emit(e)
+		if n++; n == it.batch {
+			it.pivot, it.resume, stopped = entry{d: e.d}, true, true
+			return false
+		}
+		return true
+	})
+	it.l.mu.RUnlock()
+	it.done = !stopped
+	it.batch = min(it.batch*4, 512)
+}
+
+// emit appends what entry e contributes to the view (under the read lock).
+func (it *layerIter) emit(e *entry) {
+	b := it.b
+	retracted := e.retT != 0 && e.retT <= b
+	if !it.full {
+		switch {
+		case e.lower:
+			if retracted {
+				it.buf = append(it.buf, item{e, itemMarker})
+			}
+		case e.d.T() <= b && !retracted:
+			it.buf = append(it.buf, item{e, itemAssert})
+		}
+		return
+	}
+	switch {
+	case e.lower:
+		if !retracted {
+			return
+		}
+		if e.noHist {
+			it.buf = append(it.buf, item{e, itemMarker})
+			return
+		}
+		it.buf = append(it.buf, item{e, itemRetract})
+		it.rets = append(it.rets, e.retT)
+	case e.d.T() > b || retracted && e.noHist:
+	default:
+		it.buf = append(it.buf, item{e, itemAssert})
+		if retracted {
+			it.buf = append(it.buf, item{e, itemRetract})
+			it.rets = append(it.rets, e.retT)
 		}
 	}
 }
 
-// removeCurrent ends the current datom d: it leaves cur if it was asserted
-// since the last indexing, and is remembered in gone if it is in the
-// persistent trees.
-func (m *memIndex) removeCurrent(d datom.Datom) {
-	p, inMem := m.cur[datom.EAVT].Get(&d)
-	if !inMem {
-		p = &d
+func retractionOf(d datom.Datom, t datom.T) datom.Datom {
+	return datom.Datom{E: d.E, A: d.A, V: d.V, Tx: datom.TxE(t), Added: false}
+}
+
+// indexDelta is what a stack of layers at basis b changes in the
+// persistent trees, per index and sorted: the current datoms to add, the
+// datoms of the trees to remove from the current trees, and the history
+// datoms (retractions and the assertions they ended) to add.
+type indexDelta struct {
+	adds, dels, hist [datom.NumIndexes][]datom.Datom
+}
+
+// delta computes the indexDelta of layer l read at b, with its parents.
+func (l *memLayer) delta(b datom.T) *indexDelta {
+	// The layers bottom up, each with the basis it is read at.
+	type lb struct {
+		l *memLayer
+		b datom.T
 	}
+	var stack []lb
+	for c, cb := l, b; c != nil; c, cb = c.parent, c.cut {
+		stack = append(stack, lb{c, cb})
+	}
+	cur := map[*entry]bool{} // current datoms of the layers, by entry
+	curOf := map[factKey]*entry{}
+	var dels, hist []datom.Datom
+	for i := len(stack) - 1; i >= 0; i-- {
+		c, cb := stack[i].l, stack[i].b
+		c.mu.RLock()
+		c.trees[datom.EAVT].Scan(func(e *entry) bool {
+			retracted := e.retT != 0 && e.retT <= cb
+			switch {
+			case e.lower:
+				if !retracted {
+					return true
+				}
+				k := keyOf(e.d.E, e.d.A, e.d.V)
+				if below, ok := curOf[k]; ok && below.d.Tx == e.d.Tx {
+					delete(cur, below)
+					delete(curOf, k)
+				} else {
+					dels = append(dels, e.d)
+				}
+				if !e.noHist {
+					hist = append(hist, e.d, retractionOf(e.d, e.retT))
+				}
+			case e.d.T() > cb:
+			case !retracted:
+				cur[e] = true
+				curOf[keyOf(e.d.E, e.d.A, e.d.V)] = e
+			case !e.noHist:
+				hist = append(hist, e.d, retractionOf(e.d, e.retT))
+			}
+			return true
+		})
+		c.mu.RUnlock()
+	}
+	adds := make([]datom.Datom, 0, len(cur))
+	for e := range cur {
+		adds = append(adds, e.d)
+	}
+	out := &indexDelta{}
 	for x := range datom.NumIndexes {
-		if !inIndex(x, d) {
-			continue
-		}
-		if inMem {
-			m.cur[x].Delete(p)
-		} else {
-			m.gone[x].Set(p)
+		out.adds[x] = sortedIn(x, adds)
+		out.dels[x] = sortedIn(x, dels)
+		out.hist[x] = sortedIn(x, hist)
+	}
+	return out
+}
+
+// sortedIn returns the datoms of ds that index x holds, in x's order.
+func sortedIn(x datom.Index, ds []datom.Datom) []datom.Datom {
+	out := make([]datom.Datom, 0, len(ds))
+	for _, d := range ds {
+		if inIndex(x, d) {
+			out = append(out, d)
 		}
 	}
+	slicesSortIndex(x, out)
+	return out
+}
+
+func slicesSortIndex(x datom.Index, ds []datom.Datom) {
+	slices.SortFunc(ds, func(a, b datom.Datom) int { return datom.Compare(x, a, b) })
 }

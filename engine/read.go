@@ -88,52 +88,95 @@ func mergeSources(x datom.Index, a, b func(func(datom.Datom) bool), yield func(d
 	}
 }
 
-// scanCur visits the current datoms of index x (ignoring the view) from
-// probe on, while inRange holds, until yield returns false.
-func (db *DB) scanCur(r *rd, x datom.Index, probe datom.Datom, inRange, yield func(datom.Datom) bool) {
-	if db.base == nil || db.base.cur[x].IsEmpty() {
-		// Only the memory index: no merge to set up (the common case of a
-		// point read before the first indexing).
-		db.mem.cur[x].Ascend(&probe, func(p *datom.Datom) bool { return inRange(*p) && yield(*p) })
-		return
-	}
-	y := func(d datom.Datom) bool { return inRange(d) && yield(d) }
-	var base func(func(datom.Datom) bool)
+// source returns the push-style scan of db's datoms in index x from probe
+// on: with full false, the current datoms; with full true, every assertion
+// and retraction up to db's basis (for as-of and history views). inRange
+// bounds the scan: it must hold for a prefix of the index from probe on.
+func (db *DB) source(r *rd, x datom.Index, probe datom.Datom, inRange func(datom.Datom) bool, full bool) func(func(datom.Datom) bool) {
+	var trees func(func(datom.Datom) bool)
 	if db.base != nil {
-		base = db.treeSource(r, x, db.base.cur[x], probe)
-		if base != nil && db.mem.gone[x].Len() > 0 {
-			gone, inner := db.mem.gone[x], base
-			base = func(yield func(datom.Datom) bool) {
-				inner(func(d datom.Datom) bool {
-					if _, ok := gone.Get(&d); ok {
-						return inRange(d) // skip, but stop at the range's end
-					}
-					return yield(d)
-				})
+		trees = db.treeSource(r, x, db.base.cur[x], probe)
+		if full {
+			if h := db.treeSource(r, x, db.base.hist[x], probe); h != nil {
+				c := trees
+				trees = func(yield func(datom.Datom) bool) { mergeSources(x, c, h, yield) }
 			}
 		}
 	}
-	var mem func(func(datom.Datom) bool)
-	if db.mem.cur[x].Len() > 0 {
-		tree := db.mem.cur[x]
-		mem = func(yield func(datom.Datom) bool) { ascend(tree, probe, yield) }
-	}
-	mergeSources(x, base, mem, y)
+	return layerSource(db.mem, db.basis, trees, x, probe, inRange, full)
 }
 
-// scanHist visits the history datoms of index x: retractions, and the
-// assertions they ended.
-func (db *DB) scanHist(r *rd, x datom.Index, probe datom.Datom, yield func(datom.Datom) bool) {
-	var base func(func(datom.Datom) bool)
-	if db.base != nil {
-		base = db.treeSource(r, x, db.base.hist[x], probe)
+// layerSource merges layer l's view at b over what lies below it: its
+// parent's view at the fork's basis, or the persistent trees.
+func layerSource(l *memLayer, b datom.T, trees func(func(datom.Datom) bool), x datom.Index, probe datom.Datom,
+	inRange func(datom.Datom) bool, full bool) func(func(datom.Datom) bool) {
+	lower := trees
+	if l.parent != nil {
+		lower = layerSource(l.parent, l.cut, trees, x, probe, inRange, full)
 	}
-	var mem func(func(datom.Datom) bool)
-	if db.mem.hist[x].Len() > 0 {
-		tree := db.mem.hist[x]
-		mem = func(yield func(datom.Datom) bool) { ascend(tree, probe, yield) }
+	if l.size.Load() == 0 {
+		return lower
 	}
-	mergeSources(x, base, mem, yield)
+	return func(yield func(datom.Datom) bool) {
+		mergeLayer(x, lower, newLayerIter(l, x, b, full, probe, inRange), yield)
+	}
+}
+
+// mergeLayer yields the union of a lower stream and a layer's items in
+// index order; a marker drops the lower datom at its key.
+func mergeLayer(x datom.Index, lower func(func(datom.Datom) bool), up *layerIter, yield func(datom.Datom) bool) {
+	u, marker, uok := up.next()
+	more := true
+	if lower != nil {
+		lower(func(d datom.Datom) bool {
+			for uok {
+				c := datom.Compare(x, u, d)
+				if c > 0 {
+					break
+				}
+				if c == 0 && marker {
+					u, marker, uok = up.next()
+					return true
+				}
+				if !marker {
+					if more = yield(u); !more {
+						return false
+					}
+				}
+				u, marker, uok = up.next()
+			}
+			more = yield(d)
+			return more
+		})
+	}
+	for more && uok {
+		if !marker {
+			more = yield(u)
+		}
+		u, marker, uok = up.next()
+	}
+}
+
+// scanCur visits the current datoms of index x (ignoring the view) from
+// probe on, while inRange holds, until yield returns false.
+func (db *DB) scanCur(r *rd, x datom.Index, probe datom.Datom, inRange, yield func(datom.Datom) bool) {
+	if db.base == nil && db.mem.parent == nil {
+		// Only one layer: no merge (the common case of a point read
+		// before the first indexing).
+		var it layerIter
+		it.init(db.mem, x, db.basis, false, probe, inRange)
+		for d, marker, ok := it.next(); ok; d, marker, ok = it.next() {
+			if !marker && !yield(d) {
+				return
+			}
+		}
+		return
+	}
+	src := db.source(r, x, probe, inRange, false)
+	if src == nil {
+		return
+	}
+	src(func(d datom.Datom) bool { return inRange(d) && yield(d) })
 }
 
 // scan visits db's view of index x from probe on, while inRange holds, and
@@ -148,13 +191,15 @@ func (db *DB) scan(r *rd, x datom.Index, probe datom.Datom, inRange, yield func(
 		db.scanCur(r, x, probe, inRange, func(d datom.Datom) bool { return !db.inTime(d) || yield(d) })
 		return
 	}
-	// History and as-of merge the current datoms with history, in index
+	// History and as-of read every assertion and retraction in index
 	// order; datoms of one fact (e, a, v) are adjacent, ordered by t.
+	src := db.source(r, x, probe, inRange, true)
+	if src == nil {
+		return
+	}
 	wanted := true
 	view := db.viewOf(func(d datom.Datom) bool { wanted = yield(d); return wanted })
-	cur := func(y func(datom.Datom) bool) { db.scanCur(r, x, probe, func(datom.Datom) bool { return true }, y) }
-	hist := func(y func(datom.Datom) bool) { db.scanHist(r, x, probe, y) }
-	mergeSources(x, cur, hist, func(d datom.Datom) bool { return inRange(d) && view(d) })
+	src(func(d datom.Datom) bool { return inRange(d) && view(d) })
 	if wanted {
 		view(datom.Datom{}) // flush the last fact
 	}

@@ -304,3 +304,9 @@ func attrFromDatoms(e datom.E, vals map[datom.E][]datom.Value, identOf func(dato
 	}
 	return at, nil
 }
+
+// noHistory reports whether attribute a keeps no history.
+func (s *Schema) noHistory(a datom.E) bool {
+	at, ok := s.attrs[a]
+	return ok && at.NoHistory
+}
