@@ -156,6 +156,9 @@ func FuzzKeyOrder(f *testing.F) {
 		if EqualValue(a, b) != bytes.Equal(ka, kb) {
 			t.Fatalf("EqualValue(%v, %v) = %v, keys equal %v", a, b, EqualValue(a, b), bytes.Equal(ka, kb))
 		}
+		if EqualValue(a, b) != (a.Key() == b.Key()) {
+			t.Fatalf("EqualValue(%v, %v) = %v, map keys equal %v", a, b, EqualValue(a, b), a.Key() == b.Key())
+		}
 		for _, c := range []struct {
 			v Value
 			k []byte

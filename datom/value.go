@@ -526,3 +526,24 @@ func DecString(unscaled *big.Int, scale int32) string {
 	}
 	return b.String()
 }
+
+// ValueKey is a comparable form of a Value for map keys: two values have
+// equal keys exactly when EqualValue holds. Strings and integers are used
+// as they are (no allocation); other types carry their order-preserving
+// encoding (AppendValueKey).
+type ValueKey struct {
+	typ Type
+	num uint64
+	str string
+}
+
+// Key returns v's map key.
+func (v Value) Key() ValueKey {
+	switch v.typ {
+	case TypeString, TypeKeyword, TypeSymbol, TypeURI, TypeBytes, TypeUUID:
+		return ValueKey{typ: v.typ, str: v.str}
+	case TypeBoolean, TypeRef, TypeLong, TypeInstant, TypeInvalid:
+		return ValueKey{typ: v.typ, num: v.num}
+	}
+	return ValueKey{typ: v.typ, str: string(AppendValueKey(nil, v))}
+}

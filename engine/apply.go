@@ -10,13 +10,10 @@ import (
 // factKey identifies a fact (e, a, v) in maps.
 type factKey struct {
 	e, a datom.E
-	v    string
+	v    datom.ValueKey
 }
 
-func keyOf(e, a datom.E, v datom.Value) factKey {
-	var buf [64]byte
-	return factKey{e, a, string(datom.AppendValueKey(buf[:0], v))}
-}
+func keyOf(e, a datom.E, v datom.Value) factKey { return factKey{e, a, v.Key()} }
 
 type eaKey struct{ e, a datom.E }
 
@@ -24,12 +21,16 @@ type eaKey struct{ e, a datom.E }
 // and builds db-after.
 func (tx *txn) apply() (*TxReport, error) {
 	db := tx.db
-	adds := map[factKey]datom.Datom{}
-	var addOrder []factKey
+	// The assertions in order, and where each fact is among them.
+	type pending struct {
+		d    datom.Datom
+		form Op
+	}
+	addList := make([]pending, 0, len(tx.rops))
+	adds := make(map[factKey]int, len(tx.rops))
 	explicitRetracts := map[factKey]datom.Datom{} // the current datoms retracted
 	var retractOrder []factKey
-	cardOne := map[eaKey]datom.Datom{}
-	form := map[factKey]Op{}
+	cardOne := make(map[eaKey]datom.Datom, len(tx.rops))
 
 	retract := func(c datom.Datom) {
 		k := keyOf(c.E, c.A, c.V)
@@ -107,25 +108,25 @@ func (tx *txn) apply() (*TxReport, error) {
 				}
 				cardOne[ea] = d
 			}
-			adds[k] = d
-			addOrder = append(addOrder, k)
-			form[k] = r.form
+			adds[k] = len(addList)
+			addList = append(addList, pending{d, r.form})
 		}
 	}
-	for k, d := range adds {
-		if _, ok := explicitRetracts[k]; ok {
-			if _, cur := db.current(tx.r, d.E, d.A, d.V); cur {
-				return nil, txErr(CodeDatomsConflict, form[k], "the transaction both asserts and retracts %s", d)
+	for k := range explicitRetracts {
+		if i, ok := adds[k]; ok {
+			p := addList[i]
+			if _, cur := db.current(tx.r, p.d.E, p.d.A, p.d.V); cur {
+				return nil, txErr(CodeDatomsConflict, p.form, "the transaction both asserts and retracts %s", p.d)
 			}
 		}
 	}
 
 	// Redundant assertions drop out; cardinality-one assertions retract
 	// the value they replace.
-	var asserted []datom.Datom
+	asserted := make([]datom.Datom, 0, len(addList)+1)
 	var replaced []datom.Datom
-	for _, k := range addOrder {
-		d := adds[k]
+	for _, p := range addList {
+		d := p.d
 		if at, _ := db.schema.Attr(d.A); at.Many {
 			if _, ok := db.current(tx.r, d.E, d.A, d.V); ok {
 				continue

@@ -418,6 +418,9 @@ type indexDelta struct {
 
 // delta computes the indexDelta of layer l read at b, with its parents.
 func (l *memLayer) delta(b datom.T) *indexDelta {
+	if l.parent == nil {
+		return l.deltaOne(b)
+	}
 	// The layers bottom up, each with the basis it is read at.
 	type lb struct {
 		l *memLayer
@@ -470,6 +473,42 @@ func (l *memLayer) delta(b datom.T) *indexDelta {
 		out.adds[x] = sortedIn(x, adds)
 		out.dels[x] = sortedIn(x, dels)
 		out.hist[x] = sortedIn(x, hist)
+	}
+	return out
+}
+
+// deltaOne is delta for a layer right over the persistent trees: each of
+// its index trees yields that index's lists already in order (the history
+// of one fact is its entries in order of t, each assertion followed by its
+// retraction).
+func (l *memLayer) deltaOne(b datom.T) *indexDelta {
+	out := &indexDelta{}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	n := l.trees[datom.EAVT].Len()
+	for x := range datom.NumIndexes {
+		adds := make([]datom.Datom, 0, n)
+		var dels, hist []datom.Datom
+		l.trees[x].Scan(func(e *entry) bool {
+			retracted := e.retT != 0 && e.retT <= b
+			switch {
+			case e.lower:
+				if !retracted {
+					return true
+				}
+				dels = append(dels, e.d)
+				if !e.noHist {
+					hist = append(hist, e.d, retractionOf(e.d, e.retT))
+				}
+			case e.d.T() > b:
+			case !retracted:
+				adds = append(adds, e.d)
+			case !e.noHist:
+				hist = append(hist, e.d, retractionOf(e.d, e.retT))
+			}
+			return true
+		})
+		out.adds[x], out.dels[x], out.hist[x] = adds, dels, hist
 	}
 	return out
 }
