@@ -240,7 +240,7 @@ func (tx *txn) apply() (*TxReport, error) {
 	}
 	slices.SortFunc(txData, func(a, b datom.Datom) int { return datom.Compare(datom.EAVT, a, b) })
 	after.log = db.log.push(TxEntry{T: tx.t, Data: txData})
-	w.commit()
+	after.memSize = w.commit()
 	return &TxReport{DBBefore: db, DBAfter: after, TxData: txData, TempIDs: tx.publicTempIDs()}, nil
 }
 

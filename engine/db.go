@@ -18,6 +18,7 @@ type DB struct {
 	lastInstant int64  // :db/txInstant of the basis transaction, ms
 	schema      *Schema
 	mem         *memLayer  // the datoms since base, read at basis
+	memSize     int        // entries in mem at basis (tombstones and retracted ones too)
 	base        *indexBase // nil: everything is in mem
 	log         *txLog
 
@@ -39,6 +40,7 @@ func Empty() *DB {
 		db.mem.add(d)
 		touched[d.E] = true
 	}
+	db.memSize = int(db.mem.size.Load())
 	s, err := db.rebuildSchema(newRd(nil), db.schema, touched)
 	if err != nil {
 		panic("engine: invariant: bootstrap schema: " + err.Error())

@@ -200,16 +200,47 @@ type layerTx struct {
 	done      bool
 }
 
-// begin returns the writer of transaction t on the newest value of db's
-// layer, forking a new layer when that is not db. The caller must end it
-// with commit or abort.
+// copyForkMax is the most entries a fork copies instead of layering over
+// the value it forks (see beginTx). A variable for tests.
+var copyForkMax = 4096
+
+// beginTx returns the writer of transaction t on the newest value of db's
+// layer, forking a new layer when that is not db. A small value right over
+// the trees (a schema, a fixture) is copied into a layer of its own, so
+// that its forks read one layer, not two; any other fork layers over it.
+// The caller must end the writer with commit or abort.
 func beginTx(db *DB, t datom.T) *layerTx {
 	l := db.mem
-	if !l.claim(db.basis) {
+	switch {
+	case l.claim(db.basis):
+	case l.parent == nil && db.memSize <= copyForkMax:
+		l = l.copyAt(db.basis)
+		l.writing = true
+	default:
 		l = newLayer(db.mem, db.basis)
 		l.writing = true
 	}
 	return &layerTx{l: l, t: t}
+}
+
+// copyAt returns a new layer over the same trees holding l's view at b.
+func (l *memLayer) copyAt(b datom.T) *memLayer {
+	c := newLayer(nil, b)
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	l.trees[datom.EAVT].Scan(func(e *entry) bool {
+		retracted := e.retT != 0 && e.retT <= b
+		switch {
+		case e.lower && !retracted, !e.lower && e.d.T() > b:
+			return true
+		case retracted:
+			c.insert(c.newEntry(*e))
+		default:
+			c.insert(c.newEntry(entry{d: e.d}))
+		}
+		return true
+	})
+	return c
 }
 
 // retraction is a current datom a transaction retracts.
@@ -241,12 +272,15 @@ func (w *layerTx) write(rets []retraction, adds []datom.Datom) {
 	}
 }
 
-// commit makes the transaction the layer's head.
-func (w *layerTx) commit() {
+// commit makes the transaction the layer's head, and returns the layer's
+// size at it.
+func (w *layerTx) commit() int {
 	w.l.mu.Lock()
 	w.l.head, w.l.writing = w.t, false
+	n := w.l.size.Load()
 	w.l.mu.Unlock()
 	w.done = true
+	return int(n)
 }
 
 // abort takes the transaction's writes back (no value of basis t was
