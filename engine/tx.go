@@ -76,6 +76,10 @@ type txn struct {
 	tempids map[TempID]datom.E
 	newTemp int // counter of generated tempids for maps without :db/id
 	rops    []rop
+	// Idents installed by this transaction, by keyword (collectNewIdents).
+	newIdents map[string]Entity
+	// Tuple elements resolved to tempids (resolveValue, takeTupleTemps).
+	pendingTuple []tupleTemp
 }
 
 // expand flattens maps and calls into Add/Retract/CAS/RetractEntity.
@@ -269,10 +273,18 @@ type rop struct {
 	at      *Attr  // nil for a bare {:db/id x} or a retractEntity
 	v       datom.Value
 	vTemp   TempID // a ref value that is a tempid
+	// Tempids among the ref elements of a tuple value (elements left
+	// empty in v until the tempids are bound).
+	tupleTemps []tupleTemp
 	hasV    bool
 	old     datom.Value // CAS
 	oldNone bool        // CAS: only if absent
 	form    Op
+}
+
+type tupleTemp struct {
+	i int
+	t TempID
 }
 
 type opKind uint8
@@ -289,6 +301,7 @@ const (
 // values to typed values, and then tempids to existing entities (upsert
 // through unique identity attributes) or new ones.
 func (tx *txn) resolve() error {
+	tx.collectNewIdents()
 	rops := make([]rop, 0, len(tx.ops))
 	for _, op := range tx.ops {
 		var r rop
@@ -315,7 +328,7 @@ func (tx *txn) resolve() error {
 					if err != nil {
 						return err
 					}
-					if oldTemp != "" {
+					if oldTemp != "" || tx.takeTupleTemps() != nil {
 						return txErr(CodeInvalidTxData, op, ":db/cas old value cannot be a tempid")
 					}
 					r.old = old
@@ -361,7 +374,8 @@ func (tx *txn) resolveEAV(kind opKind, e, a Entity, v any, hasV bool, form Op) (
 		if r.v, r.vTemp, err = tx.resolveValue(at, v, form); err != nil {
 			return r, err
 		}
-		if r.vTemp != "" && kind != kAdd && kind != kCAS {
+		r.tupleTemps = tx.takeTupleTemps()
+		if (r.vTemp != "" || r.tupleTemps != nil) && kind != kAdd && kind != kCAS {
 			return r, txErr(CodeInvalidTxData, form, "a tempid cannot be retracted")
 		}
 	}
@@ -398,6 +412,10 @@ func (tx *txn) resolveEntity(e Entity, form any, tempOK bool) (datom.E, TempID, 
 		if id, ok := tx.db.schema.Entid(string(e)); ok {
 			return id, "", nil
 		}
+		if ne, ok := tx.newIdents[string(e)]; ok {
+			// An ident this transaction installs: its entity.
+			return tx.resolveEntity(ne, form, tempOK)
+		}
 		return 0, "", txErr(CodeNotAnEntity, form, ":%s is not an ident", e)
 	case LookupRef:
 		at, rev, err := tx.attrOf(e.Attr, form)
@@ -411,7 +429,7 @@ func (tx *txn) resolveEntity(e Entity, form any, tempOK bool) (datom.E, TempID, 
 		if err != nil {
 			return 0, "", err
 		}
-		if vt != "" {
+		if vt != "" || tx.takeTupleTemps() != nil {
 			return 0, "", txErr(CodeInvalidTxData, form, "a lookup ref value cannot be a tempid")
 		}
 		id, ok := tx.db.lookupCur(tx.r, at.ID, v)
@@ -483,9 +501,13 @@ func (tx *txn) resolveValue(at *Attr, v any, form any) (datom.Value, TempID, err
 				continue
 			}
 			if et == datom.TypeRef {
-				e, temp, err := tx.resolveEntity(el, form, false)
-				if err != nil || temp != "" {
-					return datom.Value{}, "", txErr(CodeWrongType, form, "tuple element %d of :%s must name an existing entity", i, at.Ident)
+				e, temp, err := tx.resolveEntity(el, form, true)
+				if err != nil {
+					return datom.Value{}, "", txErr(CodeWrongType, form, "tuple element %d of :%s must name an entity", i, at.Ident)
+				}
+				if temp != "" {
+					tx.pendingTuple = append(tx.pendingTuple, tupleTemp{i, temp})
+					continue
 				}
 				out[i] = datom.Ref(e)
 				continue
@@ -570,6 +592,9 @@ func (tx *txn) resolveTempIDs(rops []rop) error {
 		r := &rops[i]
 		note(r.eTemp)
 		note(r.vTemp)
+		for _, tt := range r.tupleTemps {
+			note(tt.t)
+		}
 		if r.eTemp != "" && r.at != nil && (r.at.ID == eValueType || r.at.ID == eIdent) {
 			if _, bound := tx.tempids[r.eTemp]; !bound {
 				part[r.eTemp] = datom.PartDB
@@ -591,6 +616,62 @@ func (tx *txn) resolveTempIDs(rops []rop) error {
 		if r.vTemp != "" {
 			r.v = datom.Ref(tx.tempids[r.vTemp])
 		}
+		if r.tupleTemps != nil {
+			elems := slices.Clone(r.v.Elems())
+			for _, tt := range r.tupleTemps {
+				elems[tt.i] = datom.Ref(tx.tempids[tt.t])
+			}
+			r.v = datom.Tuple(elems...)
+		}
 	}
 	return nil
+}
+
+// takeTupleTemps returns the tempids that the last resolveValue left in a
+// tuple's ref elements, and forgets them.
+func (tx *txn) takeTupleTemps() []tupleTemp {
+	t := tx.pendingTuple
+	tx.pendingTuple = nil
+	return t
+}
+
+// collectNewIdents notes the idents this transaction installs (keywords
+// asserted as :db/ident that are not idents yet), so that values can name
+// them: a composite tuple's :db/tupleAttrs, a ref to an enum installed with
+// it. Attribute positions still need an installed attribute.
+func (tx *txn) collectNewIdents() {
+	for _, op := range tx.ops {
+		add, ok := op.(Add)
+		if !ok {
+			continue
+		}
+		switch a := add.A.(type) {
+		case Keyword:
+			if a != "db/ident" {
+				continue
+			}
+		case datom.E:
+			if a != eIdent {
+				continue
+			}
+		default:
+			continue
+		}
+		kw, ok := add.V.(Keyword)
+		if !ok {
+			continue
+		}
+		if _, known := tx.db.schema.Entid(string(kw)); known {
+			continue
+		}
+		switch add.E.(type) {
+		case TempID, string, datom.E, int64, int:
+		default:
+			continue // named by an ident or lookup ref: not resolved through this map
+		}
+		if tx.newIdents == nil {
+			tx.newIdents = map[string]Entity{}
+		}
+		tx.newIdents[string(kw)] = add.E
+	}
 }
