@@ -267,19 +267,19 @@ func (tx *txn) attrOf(a Entity, form any) (*Attr, bool, error) {
 // rop is an operation with its entity, attribute and value resolved,
 // except for tempids (e or a ref value), which resolve in two phases.
 type rop struct {
-	kind    opKind
-	e       datom.E
-	eTemp   TempID // set when e is a tempid
-	at      *Attr  // nil for a bare {:db/id x} or a retractEntity
-	v       datom.Value
-	vTemp   TempID // a ref value that is a tempid
+	kind  opKind
+	e     datom.E
+	eTemp TempID // set when e is a tempid
+	at    *Attr  // nil for a bare {:db/id x} or a retractEntity
+	v     datom.Value
+	vTemp TempID // a ref value that is a tempid
 	// Tempids among the ref elements of a tuple value (elements left
 	// empty in v until the tempids are bound).
 	tupleTemps []tupleTemp
-	hasV    bool
-	old     datom.Value // CAS
-	oldNone bool        // CAS: only if absent
-	form    Op
+	hasV       bool
+	old        datom.Value // CAS
+	oldNone    bool        // CAS: only if absent
+	form       Op
 }
 
 type tupleTemp struct {
