@@ -55,31 +55,120 @@ func (db *DB) IndexRange(ctx context.Context, a datom.E, start, end datom.Value)
 	}
 }
 
-// IndexPull pulls, in AVET order of attribute a's values from start on,
-// the entities that have them (Datomic's index-pull).
-func (db *DB) IndexPull(ctx context.Context, a datom.E, start datom.Value, pattern any) iter.Seq2[map[any]any, error] {
+// IndexPullOptions are index-pull's arguments beside the pattern
+// (Datomic's :index, :start, :reverse and :offset).
+type IndexPullOptions struct {
+	// Index is AVET (the default, the zero Index is EAVT and means AVET
+	// here) or AEVT.
+	Index datom.Index
+	// Start holds the attribute (required) and optionally the leading
+	// components after it in Index's order: AVET a value then an entity,
+	// AEVT an entity then a value.
+	Start Components
+	// Reverse walks from Start toward the attribute's first datom. The
+	// datoms from there to Start are buffered (8 bytes each).
+	Reverse bool
+	// Offset skips that many datoms first.
+	Offset int
+}
+
+// IndexPull pulls pattern for the entity of each datom of one attribute in
+// index order from opts.Start on (or, reversed, up to it): Datomic's
+// index-pull.
+func (db *DB) IndexPull(ctx context.Context, pattern any, opts IndexPullOptions) iter.Seq2[map[any]any, error] {
 	return func(yield func(map[any]any, error) bool) {
+		x := opts.Index
+		if x == datom.EAVT {
+			x = datom.AVET
+		}
+		fail := func(format string, args ...any) {
+			yield(nil, anomaly.New(anomaly.Incorrect, "index-pull", format, args...))
+		}
+		switch {
+		case x != datom.AVET && x != datom.AEVT:
+			fail("index %s: want avet or aevt", x)
+			return
+		case !opts.Start.HasA:
+			fail("start names no attribute")
+			return
+		case opts.Offset < 0:
+			fail("offset %d is negative", opts.Offset)
+			return
+		}
+		if err := opts.Start.check(x); err != nil {
+			yield(nil, err)
+			return
+		}
+		at, ok := db.schema.Attr(opts.Start.A)
+		if !ok {
+			fail("%d is not an attribute", opts.Start.A)
+			return
+		}
+		if v := opts.Start.V; v.IsValid() && v.Type() != at.Type {
+			fail("start value %s is not a %s, the type of :%s", v, at.Type, at.Ident)
+			return
+		}
 		pat, err := db.compilePattern(pattern, 0)
 		if err != nil {
 			yield(nil, err)
 			return
 		}
-		for d, err := range db.IndexRange(ctx, a, start, datom.Value{}) {
-			if err != nil {
-				yield(nil, err)
-				return
+		a := at.ID
+		start := opts.Start.probe()
+		r := newRd(ctx)
+		skip := opts.Offset
+		more := true
+		pull := func(e datom.E) bool {
+			if skip > 0 {
+				skip--
+				return true
 			}
-			r := newRd(ctx)
-			m := db.pull(r, pat, d.E, &pullPath{}, 0)
+			m := db.pull(r, pat, e, &pullPath{}, 0)
 			if r.err != nil {
-				yield(nil, r.err)
-				return
+				return false
 			}
-			if !yield(m, nil) {
-				return
+			more = yield(m, nil)
+			return more
+		}
+		inAttr := func(d datom.Datom) bool { return d.A == a }
+		if !opts.Reverse {
+			db.scan(r, x, start, inAttr, func(d datom.Datom) bool { return pull(d.E) })
+		} else {
+			// The datoms up to Start: from the attribute's first datom
+			// while not after Start's components.
+			var es []datom.E
+			db.scan(r, x, datom.Datom{A: a}, func(d datom.Datom) bool {
+				return d.A == a && !afterStart(x, d, opts.Start)
+			}, func(d datom.Datom) bool { es = append(es, d.E); return true })
+			for i := len(es) - 1; i >= 0 && r.err == nil; i-- {
+				if !pull(es[i]) {
+					break
+				}
 			}
 		}
+		if more && r.err != nil {
+			yield(nil, r.err)
+		}
 	}
+}
+
+// afterStart reports whether d (of the start's attribute) comes after the
+// start components c in index x (AVET or AEVT): a datom that matches every
+// component c sets is not after it.
+func afterStart(x datom.Index, d datom.Datom, c Components) bool {
+	if x == datom.AEVT {
+		if !c.HasE || d.E != c.E {
+			return c.HasE && d.E > c.E
+		}
+		return c.V.IsValid() && datom.CompareValue(d.V, c.V) > 0
+	}
+	if !c.V.IsValid() {
+		return false
+	}
+	if cv := datom.CompareValue(d.V, c.V); cv != 0 {
+		return cv > 0
+	}
+	return c.HasE && d.E > c.E
 }
 
 // TxEntry is one transaction of the log: its t and its datoms.

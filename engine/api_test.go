@@ -51,7 +51,7 @@ func TestStatsRangesAndLog(t *testing.T) {
 	}
 	email, _ := db.Schema().AttrByIdent("person/email")
 	var ages []any
-	for m, err := range db.IndexPull(ctx, email.ID, datom.String("h@x"), []any{kw("person/age")}) {
+	for m, err := range db.IndexPull(ctx, []any{kw("person/age")}, IndexPullOptions{Start: Components{A: email.ID, HasA: true, V: datom.String("h@x")}}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,6 +141,75 @@ func TestTxLogSkipList(t *testing.T) {
 			t.Fatalf("before(%d) = %d, want none", probe, got.e.T)
 		case want != 0 && (got == nil || got.e.T != want):
 			t.Fatalf("before(%d) = %v, want %d", probe, got, want)
+		}
+	}
+}
+
+// index-pull's options: index, start, reverse, offset, and its refusals.
+func TestIndexPullOptions(t *testing.T) {
+	ctx := context.Background()
+	db := peopleSchema(t)
+	var ops []Op
+	for i := range 10 {
+		// Ages 0, 0, 1, 1, … : two entities per value.
+		ops = append(ops, Map{ID: TempID(string(rune('a' + i))), Attrs: []KV{{kw("person/email"), string(rune('a'+i)) + "@x"}, {kw("person/age"), int64(i / 2)}}})
+	}
+	rep := mustWith(t, db, ops...)
+	db = rep.DBAfter
+	age, _ := db.Schema().AttrByIdent("person/age")
+	name := func(e datom.E) string {
+		for tid, id := range rep.TempIDs {
+			if id == e {
+				return string(tid)
+			}
+		}
+		return "?"
+	}
+	pulled := func(opts IndexPullOptions) (string, error) {
+		out := ""
+		for m, err := range db.IndexPull(ctx, []any{kw("db/id")}, opts) {
+			if err != nil {
+				return out, err
+			}
+			out += name(m[kw("db/id")].(datom.E))
+		}
+		return out, nil
+	}
+	a := Components{A: age.ID, HasA: true}
+	// Entities in E order are a…j; ages pair them: (a b) (c d) (e f) (g h) (i j).
+	at := func(v int64) Components { c := a; c.V = datom.Long(v); return c }
+	atE := func(v int64, tid string) Components { c := at(v); c.E, c.HasE = rep.TempIDs[TempID(tid)], true; return c }
+	aevt := func(tid string) Components { c := a; c.E, c.HasE = rep.TempIDs[TempID(tid)], true; return c }
+	for _, c := range []struct {
+		opts IndexPullOptions
+		want string
+	}{
+		{IndexPullOptions{Start: a}, "abcdefghij"},
+		{IndexPullOptions{Start: at(2)}, "efghij"},
+		{IndexPullOptions{Start: atE(2, "f")}, "fghij"},
+		{IndexPullOptions{Start: at(2), Offset: 3}, "hij"},
+		{IndexPullOptions{Start: a, Reverse: true}, "jihgfedcba"},
+		{IndexPullOptions{Start: at(2), Reverse: true}, "fedcba"},
+		{IndexPullOptions{Start: atE(2, "e"), Reverse: true}, "edcba"},
+		{IndexPullOptions{Start: at(2), Reverse: true, Offset: 4}, "ba"},
+		{IndexPullOptions{Index: datom.AEVT, Start: aevt("c")}, "cdefghij"},
+		{IndexPullOptions{Index: datom.AEVT, Start: aevt("c"), Reverse: true}, "cba"},
+		{IndexPullOptions{Start: at(9)}, ""},
+	} {
+		got, err := pulled(c.opts)
+		if err != nil || got != c.want {
+			t.Errorf("index-pull %+v: %q, %v; want %q", c.opts, got, err, c.want)
+		}
+	}
+	for _, bad := range []IndexPullOptions{
+		{},
+		{Index: datom.VAET, Start: a},
+		{Start: a, Offset: -1},
+		{Start: Components{A: age.ID, HasA: true, V: datom.String("x")}},
+		{Start: Components{A: age.ID, HasA: true, E: 5, HasE: true}}, // AVET: an entity without a value
+	} {
+		if _, err := pulled(bad); err == nil {
+			t.Errorf("index-pull %+v accepted", bad)
 		}
 	}
 }
