@@ -178,7 +178,11 @@ func TestIndexPullOptions(t *testing.T) {
 	a := Components{A: age.ID, HasA: true}
 	// Entities in E order are a…j; ages pair them: (a b) (c d) (e f) (g h) (i j).
 	at := func(v int64) Components { c := a; c.V = datom.Long(v); return c }
-	atE := func(v int64, tid string) Components { c := at(v); c.E, c.HasE = rep.TempIDs[TempID(tid)], true; return c }
+	atE := func(v int64, tid string) Components {
+		c := at(v)
+		c.E, c.HasE = rep.TempIDs[TempID(tid)], true
+		return c
+	}
 	aevt := func(tid string) Components { c := a; c.E, c.HasE = rep.TempIDs[TempID(tid)], true; return c }
 	for _, c := range []struct {
 		opts IndexPullOptions
