@@ -171,10 +171,12 @@ func afterStart(x datom.Index, d datom.Datom, c Components) bool {
 	return c.HasE && d.E > c.E
 }
 
-// TxEntry is one transaction of the log: its t and its datoms.
+// TxEntry is one transaction of the log: its t, the counter of t and
+// entity numbers after it, and its datoms (in EAVT order).
 type TxEntry struct {
-	T    datom.T
-	Data []datom.Datom
+	T     datom.T
+	NextN uint64
+	Data  []datom.Datom
 }
 
 // txLog is the log of transactions since the database was created (the

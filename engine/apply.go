@@ -196,7 +196,7 @@ func (tx *txn) apply() (*TxReport, error) {
 	}
 	// From here on the transaction writes its layer (in place when db is
 	// its newest value) and must take the writes back if it fails.
-	w := beginTx(db, tx.t)
+	w := beginTx(db, tx.t, tx.opts.Writer)
 	defer w.abort()
 	after := &DB{basis: tx.t, nextN: tx.nextN, lastInstant: instant, schema: db.schema, mem: w.l, base: db.base}
 	txData := make([]datom.Datom, 0, len(retractOrder)+len(asserted))
@@ -239,7 +239,7 @@ func (tx *txn) apply() (*TxReport, error) {
 		return nil, tx.r.err
 	}
 	slices.SortFunc(txData, func(a, b datom.Datom) int { return datom.Compare(datom.EAVT, a, b) })
-	after.log = db.log.push(TxEntry{T: tx.t, Data: txData})
+	after.log = db.log.push(TxEntry{T: tx.t, NextN: tx.nextN, Data: txData})
 	after.memSize = w.commit()
 	return &TxReport{DBBefore: db, DBAfter: after, TxData: txData, TempIDs: tx.publicTempIDs()}, nil
 }

@@ -43,6 +43,7 @@ type memLayer struct {
 	trees  [datom.NumIndexes]*btree.BTreeG[*entry]
 	parent *memLayer // nil: the persistent trees are below
 	cut    datom.T   // the basis parent is read at
+	owner  *Writer   // the writer whose layer this is (nil: anyone's); under mu
 	// head is the basis of the newest value written in this layer, and
 	// writing says that a transaction holds the layer; both under mu.
 	head    datom.T
@@ -177,16 +178,17 @@ func (l *memLayer) add(d datom.Datom) {
 	l.mu.Unlock()
 }
 
-// claim gives the caller the right to write the transaction after basis b
-// in place: b must be the layer's head and no other transaction may hold
-// it.
-func (l *memLayer) claim(b datom.T) bool {
+// claim gives writer w (nil: a speculative transaction) the right to
+// write the transaction after basis b in place: b must be the layer's head,
+// no other transaction may hold it, and the layer must be w's or nobody's
+// (a writer makes a layer of nobody's its own).
+func (l *memLayer) claim(b datom.T, w *Writer) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.writing || l.head != b {
+	if l.writing || l.head != b || l.owner != nil && l.owner != w {
 		return false
 	}
-	l.writing = true
+	l.writing, l.owner = true, w
 	return true
 }
 
@@ -209,17 +211,17 @@ var copyForkMax = 4096
 // the trees (a schema, a fixture) is copied into a layer of its own, so
 // that its forks read one layer, not two; any other fork layers over it.
 // The caller must end the writer with commit or abort.
-func beginTx(db *DB, t datom.T) *layerTx {
+func beginTx(db *DB, t datom.T, w *Writer) *layerTx {
 	l := db.mem
 	switch {
-	case l.claim(db.basis):
+	case l.claim(db.basis, w):
+		return &layerTx{l: l, t: t}
 	case l.parent == nil && db.memSize <= copyForkMax:
 		l = l.copyAt(db.basis)
-		l.writing = true
 	default:
 		l = newLayer(db.mem, db.basis)
-		l.writing = true
 	}
+	l.writing, l.owner = true, w
 	return &layerTx{l: l, t: t}
 }
 

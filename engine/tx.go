@@ -24,7 +24,20 @@ type TxOptions struct {
 	Funcs map[string]TxFunc
 	// Preds are the registered attribute and entity predicates, by name.
 	Preds map[string]Pred
+	// Writer, when set, is the database's single writer (the transactor)
+	// transacting: see Writer. Nil for speculative transactions (d/with).
+	Writer *Writer
 }
+
+// Writer identifies a database's single writer. A transaction on the
+// newest value of a memory layer writes the layer in place; a layer a
+// Writer has written is its own, so that speculative transactions (With
+// without the Writer) on its values fork a layer of their own instead of
+// taking the writer's, whose next transaction would then have to fork.
+type Writer struct{ _ byte }
+
+// NewWriter returns a new writer identity.
+func NewWriter() *Writer { return &Writer{} }
 
 // Pred is an attribute predicate (:db.attr/preds, called with the value)
 // or an entity predicate (:db.entity/preds, called with the database after
@@ -53,6 +66,9 @@ func (db *DB) With(ctx context.Context, ops []Op, opts TxOptions) (*TxReport, er
 		return nil, txErr(CodeInvalidTxData, nil, "cannot transact against a filtered database (%s)", db)
 	}
 	tx := &txn{db: db, r: newRd(ctx), opts: opts, t: datom.T(db.nextN), tempids: map[TempID]datom.E{}}
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
 	tx.nextN = db.nextN + 1
 	tx.txE = datom.TxE(tx.t)
 	if err := tx.expand(ops, 0); err != nil {
