@@ -40,3 +40,16 @@ func ParseID(s string) (ID, error) {
 	}
 	return id, nil
 }
+
+// MarshalText encodes id as String does (for JSON catalogs).
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText parses the form MarshalText writes.
+func (id *ID) UnmarshalText(b []byte) error {
+	v, err := ParseID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
