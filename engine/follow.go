@@ -122,8 +122,29 @@ func (db *DB) Rebase(indexed *DB, w *Writer) (*DB, error) {
 		}
 	}
 	l.mu.Unlock()
+	// The log in memory keeps what the memory layer holds: the
+	// transactions after t1 (the durable log has them all).
+	var keep []*txLog
+	for e := db.log; e != nil && e.e.T > t1; e = e.prev {
+		keep = append(keep, e)
+	}
+	var log *txLog
+	for i := len(keep) - 1; i >= 0; i-- {
+		log = log.push(keep[i].e)
+	}
 	return &DB{basis: db.basis, nextN: db.nextN, lastInstant: db.lastInstant, schema: db.schema,
-		mem: l, memSize: int(l.size.Load()), base: indexed.base, log: db.log}, nil
+		mem: l, memSize: int(l.size.Load()), base: indexed.base, log: log}, nil
+}
+
+// MemDatoms is about how many datoms db's memory index holds (entries of
+// its layers, retracted ones and tombstones included): what indexing
+// would take out of memory.
+func (db *DB) MemDatoms() int {
+	n := db.memSize
+	for l := db.mem.parent; l != nil; l = l.parent {
+		n += int(l.size.Load())
+	}
+	return n
 }
 
 // history returns what a stack of layers read at b records, as entries in

@@ -1,0 +1,487 @@
+package transactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/stratadb/strata/anomaly"
+	"github.com/stratadb/strata/datom"
+	"github.com/stratadb/strata/engine"
+)
+
+// Options configure the writer of a database.
+type Options struct {
+	Log     Log
+	Catalog Catalog
+	// Store receives the segments of indexing jobs and serves the trees
+	// of published roots.
+	Store engine.SegmentStore
+	Tree  engine.TreeOptions
+	// Tx holds the registered transaction functions and predicates (its
+	// Now and Writer are set per transaction).
+	Tx engine.TxOptions
+	// WriterID names this writer in the records it appends (a node id);
+	// default a random one.
+	WriterID string
+	// QueueDepth bounds the transactions waiting for the writer; past it
+	// Transact answers busy. Default 1024.
+	QueueDepth int
+	// MaxBatch bounds the transactions of one group commit. Default 512.
+	MaxBatch int
+	// IndexDatoms is the memory-index size (datoms) that starts an
+	// indexing job. Default 1<<20.
+	IndexDatoms int
+	// MaxMemDatoms is the memory-index size past which the writer waits for
+	// indexing (transactions queue, then answer busy) instead of growing
+	// memory without bound. Default 4 × IndexDatoms.
+	MaxMemDatoms int
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+	// Logger receives the indexing and fencing events; default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.WriterID == "" {
+		o.WriterID = "writer-" + newDBID()[:12]
+	}
+	if o.QueueDepth <= 0 {
+		o.QueueDepth = 1024
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 512
+	}
+	if o.IndexDatoms <= 0 {
+		o.IndexDatoms = 1 << 20
+	}
+	if o.MaxMemDatoms <= 0 {
+		o.MaxMemDatoms = 4 * o.IndexDatoms
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.Log == nil:
+		return anomaly.New(anomaly.Incorrect, "transactor options", "no Log")
+	case o.Catalog == nil:
+		return anomaly.New(anomaly.Incorrect, "transactor options", "no Catalog")
+	case o.Store == nil:
+		return anomaly.New(anomaly.Incorrect, "transactor options", "no Store")
+	case len(o.WriterID) > MaxWriterToken:
+		return anomaly.New(anomaly.Incorrect, "transactor options", "writer id of %d bytes (max %d)", len(o.WriterID), MaxWriterToken)
+	}
+	return nil
+}
+
+// Conn is the single writer of one database: it resolves transactions in
+// order against the newest database value, appends each group of them to
+// the log as one record (conditional on the log's head), and acknowledges
+// them only once the record is durable. It indexes in the background when
+// the memory index grows past a threshold, publishing the new root by
+// compare-and-swap.
+//
+// A Conn that finds another writer's record at the head of the log (it
+// lost its lease and someone else took over) is fenced: it refuses
+// everything with unavailable from then on.
+type Conn struct {
+	info  DBInfo
+	opts  Options
+	w     *engine.Writer
+	queue chan *request
+
+	mu      sync.Mutex
+	cur     *engine.DB    // newest acknowledged value
+	changed chan struct{} // closed and replaced when cur changes
+	fenced  error
+	closed  bool
+	root    RootRecord // the newest root this Conn knows
+	// indexing says an indexing job runs; indexed receives its result.
+	indexing bool
+	indexed  chan indexResult
+
+	stop chan struct{}
+	done chan struct{}
+	jobs sync.WaitGroup // indexing jobs in flight
+
+	stats ConnStats
+}
+
+type request struct {
+	ctx  context.Context
+	ops  []engine.Op
+	done chan result
+}
+
+type result struct {
+	rep *engine.TxReport
+	err error
+}
+
+type indexResult struct {
+	db   *engine.DB
+	root RootRecord
+	err  error
+}
+
+// ConnStats counts what a Conn did.
+type ConnStats struct {
+	Transactions, Batches, Failed, Busy int64
+	IndexJobs                           int64
+	LastIndex                           engine.IndexStats
+	LastIndexTime                       time.Duration
+}
+
+// OpenConn recovers database info from its root and log and starts its
+// writer. The caller holds the database's lease (Transactor does).
+func OpenConn(ctx context.Context, opts Options, info DBInfo) (*Conn, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	c := &Conn{info: info, opts: opts, w: engine.NewWriter(), queue: make(chan *request, opts.QueueDepth),
+		changed: make(chan struct{}), indexed: make(chan indexResult, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	db, root, err := Recover(ctx, opts, info, c.w)
+	if err != nil {
+		return nil, err
+	}
+	c.cur, c.root = db, root
+	go c.run()
+	return c, nil
+}
+
+// Recover returns the newest value of database info: its published root
+// (or the empty database) with every logged transaction after it applied,
+// each once, and the root record it started from. w is the writer that
+// will own the value (nil for a follower).
+func Recover(ctx context.Context, opts Options, info DBInfo, w *engine.Writer) (*engine.DB, RootRecord, error) {
+	root, err := opts.Catalog.Root(ctx, info.ID)
+	if err != nil {
+		return nil, root, err
+	}
+	db := engine.Empty()
+	if root.Version > 0 {
+		if db, err = engine.Open(ctx, opts.Store, opts.Tree, root.Root); err != nil {
+			return nil, root, fmt.Errorf("recover %s: open root at t %d: %w", info.Name, root.Root.T, err)
+		}
+	}
+	db, err = catchUp(ctx, opts.Log, info.ID, db, w)
+	return db, root, err
+}
+
+// catchUp applies the logged transactions after db's basis.
+func catchUp(ctx context.Context, log Log, id string, db *engine.DB, w *engine.Writer) (*engine.DB, error) {
+	for rec, err := range log.Records(ctx, id, db.BasisT()) {
+		if err != nil {
+			return nil, err
+		}
+		for _, tx := range rec.Txs {
+			if tx.T <= db.BasisT() {
+				continue
+			}
+			if db, err = db.ApplyTx(ctx, tx, w); err != nil {
+				return nil, fmt.Errorf("log %s: t %d: %w", id, tx.T, err)
+			}
+		}
+	}
+	return db, nil
+}
+
+// Info names the Conn's database.
+func (c *Conn) Info() DBInfo { return c.info }
+
+// DB returns the newest acknowledged database value.
+func (c *Conn) DB() *engine.DB {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur
+}
+
+// Stats returns what the Conn did so far.
+func (c *Conn) Stats() ConnStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// Sync returns a database value whose basis is at least t, waiting for
+// the writer to get there (or ctx to end).
+func (c *Conn) Sync(ctx context.Context, t datom.T) (*engine.DB, error) {
+	for {
+		c.mu.Lock()
+		db, ch, fenced := c.cur, c.changed, c.fenced
+		c.mu.Unlock()
+		if db.BasisT() >= t {
+			return db, nil
+		}
+		if fenced != nil {
+			return nil, fenced
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, anomaly.Wrap(anomaly.Interrupted, "sync", ctx.Err())
+		}
+	}
+}
+
+// Transact submits a transaction and waits for its report: acknowledged
+// means durable in the log. A full queue answers busy at once; a failed
+// transaction changes nothing.
+func (c *Conn) Transact(ctx context.Context, ops []engine.Op) (*engine.TxReport, error) {
+	c.mu.Lock()
+	closed, fenced := c.closed, c.fenced
+	c.mu.Unlock()
+	switch {
+	case closed:
+		return nil, anomaly.New(anomaly.Unavailable, "transact", "database %s: the writer is closed", c.info.Name)
+	case fenced != nil:
+		return nil, fenced
+	}
+	req := &request{ctx: ctx, ops: ops, done: make(chan result, 1)}
+	select {
+	case c.queue <- req:
+	default:
+		c.mu.Lock()
+		c.stats.Busy++
+		c.mu.Unlock()
+		return nil, anomaly.New(anomaly.Busy, "transact", "database %s: %d transactions are waiting", c.info.Name, cap(c.queue))
+	}
+	select {
+	case r := <-req.done:
+		return r.rep, r.err
+	case <-ctx.Done():
+		// The transaction may still commit: the caller can find out with
+		// Sync and the log. Waiting no longer is all this does.
+		return nil, anomaly.Wrap(anomaly.Interrupted, "transact", ctx.Err())
+	}
+}
+
+// Close stops the writer after the transactions it has taken; queued ones
+// that did not start fail with unavailable.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		<-c.done
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	close(c.stop)
+	<-c.done
+	c.jobs.Wait() // an indexing job in flight writes to the store until it ends
+	return nil
+}
+
+// run is the writer loop: one group commit at a time.
+func (c *Conn) run() {
+	defer close(c.done)
+	defer c.drain(anomaly.New(anomaly.Unavailable, "transact", "database %s: the writer closed", c.info.Name))
+	for {
+		// Rebase onto a finished indexing job first; wait for one while the
+		// memory index is over its bound.
+		for {
+			select {
+			case r := <-c.indexed:
+				c.finishIndex(r)
+			default:
+			}
+			if c.DB().MemDatoms() < c.opts.MaxMemDatoms || !c.isIndexing() {
+				break
+			}
+			select {
+			case r := <-c.indexed:
+				c.finishIndex(r)
+			case <-c.stop:
+				return
+			}
+		}
+		var batch []*request
+		select {
+		case r := <-c.queue:
+			batch = append(batch, r)
+		case r := <-c.indexed:
+			c.finishIndex(r)
+			continue
+		case <-c.stop:
+			return
+		}
+	more:
+		for len(batch) < c.opts.MaxBatch {
+			select {
+			case r := <-c.queue:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		if err := c.commit(batch); err != nil {
+			c.opts.Logger.Error("transactor: writer stops", "db", c.info.Name, "err", err)
+			return
+		}
+		c.maybeIndex()
+	}
+}
+
+// drain fails what is left in the queue.
+func (c *Conn) drain(err error) {
+	for {
+		select {
+		case r := <-c.queue:
+			r.done <- result{err: err}
+		default:
+			return
+		}
+	}
+}
+
+// commit resolves a batch against the newest value, appends the ones that
+// succeed as one record, and acknowledges them once it is durable. It
+// returns an error only when the Conn must stop (fenced).
+func (c *Conn) commit(batch []*request) error {
+	base := c.DB()
+	db := base
+	type done struct {
+		req *request
+		rep *engine.TxReport
+	}
+	var ok []done
+	rec := &Record{PrevT: base.BasisT(), Writer: c.opts.WriterID}
+	txOpts := c.opts.Tx
+	txOpts.Writer = c.w
+	for _, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			req.done <- result{err: anomaly.Wrap(anomaly.Interrupted, "transact", err)}
+			continue
+		}
+		txOpts.Now = c.opts.Now()
+		rep, err := db.With(req.ctx, req.ops, txOpts)
+		if err != nil {
+			req.done <- result{err: err}
+			c.count(func(s *ConnStats) { s.Failed++ })
+			continue
+		}
+		db = rep.DBAfter
+		rec.Txs = append(rec.Txs, engine.TxEntry{T: db.BasisT(), NextN: db.NextN(), Data: rep.TxData})
+		ok = append(ok, done{req, rep})
+	}
+	if len(ok) == 0 {
+		return nil
+	}
+	// The append is the commit point: it is not cancelled with a caller.
+	err := c.opts.Log.Append(context.Background(), c.info.ID, rec)
+	if err != nil {
+		if _, stale := IsHeadError(err); stale {
+			// Another writer appended: this one is not the writer any
+			// more. Nothing of this batch is in the log.
+			fenced := anomaly.New(anomaly.Unavailable, "transact", "database %s: this node is no longer its writer (%v)", c.info.Name, err)
+			c.mu.Lock()
+			c.fenced = fenced
+			c.mu.Unlock()
+			for _, d := range ok {
+				d.req.done <- result{err: fenced}
+			}
+			return fenced
+		}
+		// Not durable: none of the batch happened. The next batch starts
+		// from base again (the engine forks the layer the batch wrote).
+		for _, d := range ok {
+			d.req.done <- result{err: err}
+		}
+		c.count(func(s *ConnStats) { s.Failed += int64(len(ok)) })
+		return nil
+	}
+	c.mu.Lock()
+	c.cur = db
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.stats.Transactions += int64(len(ok))
+	c.stats.Batches++
+	c.mu.Unlock()
+	for _, d := range ok {
+		d.req.done <- result{rep: d.rep}
+	}
+	return nil
+}
+
+func (c *Conn) count(fn func(*ConnStats)) {
+	c.mu.Lock()
+	fn(&c.stats)
+	c.mu.Unlock()
+}
+
+func (c *Conn) isIndexing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.indexing
+}
+
+// maybeIndex starts an indexing job when the memory index is over its
+// threshold and none runs.
+func (c *Conn) maybeIndex() {
+	c.mu.Lock()
+	if c.indexing || c.cur.MemDatoms() < c.opts.IndexDatoms {
+		c.mu.Unlock()
+		return
+	}
+	c.indexing = true
+	snap, root := c.cur, c.root
+	c.mu.Unlock()
+	c.jobs.Add(1)
+	go func() {
+		defer c.jobs.Done()
+		start := time.Now()
+		idx, r, st, err := snap.Index(context.Background(), c.opts.Store, c.opts.Tree)
+		var rec RootRecord
+		if err == nil {
+			rec, err = c.opts.Catalog.SwapRoot(context.Background(), c.info.ID, root.Version, r)
+		}
+		c.count(func(s *ConnStats) {
+			s.IndexJobs++
+			s.LastIndex, s.LastIndexTime = st, time.Since(start)
+		})
+		c.indexed <- indexResult{db: idx, root: rec, err: err}
+	}()
+}
+
+// finishIndex rebases the newest value onto a finished job's trees (in
+// the writer loop, between batches).
+func (c *Conn) finishIndex(r indexResult) {
+	c.mu.Lock()
+	c.indexing = false
+	c.mu.Unlock()
+	if r.err != nil {
+		// The memory index stays; the next batch tries again.
+		c.opts.Logger.Warn("transactor: indexing failed", "db", c.info.Name, "err", r.err)
+		if errors.Is(r.err, anomaly.Conflict) {
+			// Someone else published a root: read it for the next job.
+			if rec, err := c.opts.Catalog.Root(context.Background(), c.info.ID); err == nil {
+				c.mu.Lock()
+				c.root = rec
+				c.mu.Unlock()
+			}
+		}
+		return
+	}
+	db, err := c.DB().Rebase(r.db, c.w)
+	if err != nil {
+		c.opts.Logger.Error("transactor: rebase after indexing", "db", c.info.Name, "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.cur, c.root = db, r.root
+	c.mu.Unlock()
+	c.opts.Logger.Info("transactor: indexed", "db", c.info.Name, "t", r.root.Root.T, "version", r.root.Version)
+}

@@ -1,0 +1,272 @@
+package transactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stratadb/strata/anomaly"
+	"github.com/stratadb/strata/cachetiers"
+	"github.com/stratadb/strata/datom"
+	"github.com/stratadb/strata/engine"
+)
+
+type system struct {
+	dir   string
+	opts  Options
+	info  DBInfo
+	store *cachetiers.Stratified
+}
+
+// newSystem opens a file log, a file catalog and a directory store in a
+// temporary directory, with one database.
+func newSystem(t *testing.T) *system {
+	t.Helper()
+	dir := t.TempDir()
+	return openSystem(t, dir, "")
+}
+
+func openSystem(t *testing.T, dir, name string) *system {
+	t.Helper()
+	log, err := OpenFileLog(filepath.Join(dir, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := OpenFileCatalog(filepath.Join(dir, "catalog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := cachetiers.NewDirStore(cachetiers.DirStoreOptions{Dir: filepath.Join(dir, "store")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: []cachetiers.Tier{ds}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close(); cat.Close() })
+	s := &system{dir: dir, store: store, opts: Options{Log: log, Catalog: cat, Store: store,
+		Tree: engine.TreeOptions{ChunkDatoms: 16, LeafDatoms: 64, Fanout: 8}}}
+	ctx := context.Background()
+	if name == "" {
+		if s.info, err = cat.CreateDB(ctx, "test"); err != nil {
+			t.Fatal(err)
+		}
+	} else if s.info, err = cat.GetDB(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func kw(s string) engine.Keyword { return engine.Keyword(s) }
+
+var accountSchema = []engine.Op{
+	engine.Map{Attrs: []engine.KV{{A: kw("db/ident"), V: kw("acct/id")}, {A: kw("db/valueType"), V: kw("db.type/long")},
+		{A: kw("db/cardinality"), V: kw("db.cardinality/one")}, {A: kw("db/unique"), V: kw("db.unique/identity")}}},
+	engine.Map{Attrs: []engine.KV{{A: kw("db/ident"), V: kw("acct/balance")}, {A: kw("db/valueType"), V: kw("db.type/long")},
+		{A: kw("db/cardinality"), V: kw("db.cardinality/one")}}},
+	engine.Map{Attrs: []engine.KV{{A: kw("db/ident"), V: kw("acct/note")}, {A: kw("db/valueType"), V: kw("db.type/string")},
+		{A: kw("db/cardinality"), V: kw("db.cardinality/many")}}},
+}
+
+func mustTransact(t *testing.T, c *Conn, ops ...engine.Op) *engine.TxReport {
+	t.Helper()
+	rep, err := c.Transact(context.Background(), ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// balances reads every account's balance.
+func balances(t *testing.T, db *engine.DB) map[int64]int64 {
+	t.Helper()
+	ctx := context.Background()
+	id, _ := db.Schema().AttrByIdent("acct/id")
+	bal, _ := db.Schema().AttrByIdent("acct/balance")
+	out := map[int64]int64{}
+	if id == nil {
+		return out
+	}
+	for d, err := range db.Datoms(ctx, datom.AEVT, engine.Components{A: id.ID, HasA: true}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for b, err := range db.Datoms(ctx, datom.EAVT, engine.Components{E: d.E, HasE: true, A: bal.ID, HasA: true}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[d.V.Long()] = b.V.Long()
+		}
+	}
+	return out
+}
+
+func deposit(id, amount int64) []engine.Op {
+	return []engine.Op{engine.Map{Attrs: []engine.KV{{A: kw("acct/id"), V: id}, {A: kw("acct/balance"), V: amount}}}}
+}
+
+func TestConnTransactRecover(t *testing.T) {
+	ctx := context.Background()
+	s := newSystem(t)
+	c, err := OpenConn(ctx, s.opts, s.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustTransact(t, c, accountSchema...)
+	// Concurrent transactions: group commit puts several in one record.
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			if _, err := c.Transact(ctx, deposit(int64(i), int64(100+i))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	// A failed transaction is reported and changes nothing.
+	if _, err := c.Transact(ctx, []engine.Op{engine.Add{E: engine.TempID("x"), A: kw("acct/balance"), V: "not a number"}}); !errors.Is(err, anomaly.Incorrect) {
+		t.Fatalf("a wrong-typed value: %v", err)
+	}
+	want := balances(t, c.DB())
+	if len(want) != 64 || want[7] != 107 {
+		t.Fatalf("balances %v", want)
+	}
+	st := c.Stats()
+	if st.Transactions != 65 || st.Batches >= 65 {
+		t.Logf("stats %+v", st)
+	}
+	basis := c.DB().BasisT()
+	c.Close()
+	if _, err := c.Transact(ctx, deposit(1, 1)); !errors.Is(err, anomaly.Unavailable) {
+		t.Fatalf("transact on a closed writer: %v", err)
+	}
+
+	// A new writer recovers everything from the log, exactly once.
+	c2, err := OpenConn(ctx, s.opts, s.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if got := balances(t, c2.DB()); fmt.Sprint(got) != fmt.Sprint(want) || c2.DB().BasisT() != basis {
+		t.Fatalf("recovered basis %d (want %d), balances %v", c2.DB().BasisT(), basis, got)
+	}
+	rep := mustTransact(t, c2, deposit(7, 1)...)
+	if rep.DBBefore.BasisT() != basis {
+		t.Fatalf("the next transaction follows t %d, want %d", rep.DBBefore.BasisT(), basis)
+	}
+	if db, err := c2.Sync(ctx, rep.DBAfter.BasisT()); err != nil || balances(t, db)[7] != 1 {
+		t.Fatalf("sync: %v", err)
+	}
+}
+
+// Indexing runs in the background past the threshold, publishes its root,
+// and a writer recovers from the root and the log after it.
+func TestConnIndexing(t *testing.T) {
+	ctx := context.Background()
+	s := newSystem(t)
+	s.opts.IndexDatoms = 200
+	c, err := OpenConn(ctx, s.opts, s.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustTransact(t, c, accountSchema...)
+	for i := range 300 {
+		mustTransact(t, c, deposit(int64(i%40), int64(i))...)
+	}
+	want := balances(t, c.DB())
+	c.Close()
+	st := c.Stats()
+	if st.IndexJobs == 0 {
+		t.Fatal("no indexing job ran")
+	}
+	root, err := s.opts.Catalog.Root(ctx, s.info.ID)
+	if err != nil || root.Version == 0 || root.Root.T == 0 {
+		t.Fatalf("root %+v, %v", root, err)
+	}
+	c2, err := OpenConn(ctx, s.opts, s.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if c2.DB().IndexedT() != root.Root.T {
+		t.Fatalf("recovered over the root at %d, want %d", c2.DB().IndexedT(), root.Root.T)
+	}
+	if got := balances(t, c2.DB()); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("recovered balances %v, want %v", got, want)
+	}
+}
+
+// Two writers on one database: the log's conditional append lets one
+// history through, and the loser is fenced.
+func TestConnFencing(t *testing.T) {
+	ctx := context.Background()
+	s := newSystem(t)
+	a, err := OpenConn(ctx, s.opts, s.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	mustTransact(t, a, accountSchema...)
+	mustTransact(t, a, deposit(1, 10)...)
+	// b takes over (as after a lease hand-over) and commits.
+	b, err := OpenConn(ctx, s.opts, s.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	mustTransact(t, b, deposit(1, 20)...)
+	// a's next commit finds b's record at the head.
+	if _, err := a.Transact(ctx, deposit(1, 30)); !errors.Is(err, anomaly.Unavailable) {
+		t.Fatalf("the stale writer: %v", err)
+	}
+	if _, err := a.Transact(ctx, deposit(1, 40)); !errors.Is(err, anomaly.Unavailable) {
+		t.Fatalf("the fenced writer again: %v", err)
+	}
+	c, err := OpenConn(ctx, s.opts, s.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := balances(t, c.DB())[1]; got != 20 {
+		t.Fatalf("balance %d after the race, want 20 (b's)", got)
+	}
+}
+
+func TestConnBusy(t *testing.T) {
+	ctx := context.Background()
+	s := newSystem(t)
+	s.opts.QueueDepth = 1
+	s.opts.MaxBatch = 1
+	c, err := OpenConn(ctx, s.opts, s.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mustTransact(t, c, accountSchema...)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	busy := 0
+	for i := range 200 {
+		wg.Go(func() {
+			_, err := c.Transact(ctx, deposit(int64(i), 1))
+			if errors.Is(err, anomaly.Busy) {
+				mu.Lock()
+				busy++
+				mu.Unlock()
+			} else if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if busy == 0 {
+		t.Fatal("200 concurrent transactions on a queue of 1: none answered busy")
+	}
+	if got := len(balances(t, c.DB())); got != 200-busy {
+		t.Fatalf("%d accounts, want %d (busy ones must not commit)", got, 200-busy)
+	}
+}
