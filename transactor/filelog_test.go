@@ -60,8 +60,9 @@ func TestRecordRoundTrip(t *testing.T) {
 			t.Fatalf("round trip of %d transactions differs", len(r.Txs))
 		}
 		// Every truncation is refused with an Incorrect error.
-		for cut := range len(b) {
-			if cut%97 != 0 && cut > 64 {
+		step := max(1, len(b)/200) // every cut of the first 64 bytes, then 200 more
+		for cut := 0; cut < len(b); cut++ {
+			if cut > 64 && cut%step != 0 {
 				continue
 			}
 			if _, err := DecodeRecord(b[:cut]); !errors.Is(err, anomaly.Incorrect) {
