@@ -39,6 +39,8 @@ type Catalog interface {
 	// holder until now+ttl: it succeeds when the lease is free, expired or
 	// holder's; otherwise it is a conflict naming the holder.
 	AcquireLease(ctx context.Context, id, holder string, ttl time.Duration, now time.Time) (Lease, error)
+	// LeaseOf returns database id's lease (the zero Lease if none).
+	LeaseOf(ctx context.Context, id string) (Lease, error)
 	// ReleaseLease gives the lease up if holder holds it.
 	ReleaseLease(ctx context.Context, id, holder string) error
 

@@ -268,6 +268,18 @@ func (c *Conn) Transact(ctx context.Context, ops []engine.Op) (*engine.TxReport,
 	}
 }
 
+// fence makes the Conn refuse everything with err from now on (it is not
+// the database's writer any more).
+func (c *Conn) fence(err error) {
+	c.mu.Lock()
+	if c.fenced == nil {
+		c.fenced = err
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+}
+
 // Close stops the writer after the transactions it has taken; queued ones
 // that did not start fail with unavailable.
 func (c *Conn) Close() error {
@@ -288,7 +300,15 @@ func (c *Conn) Close() error {
 // run is the writer loop: one group commit at a time.
 func (c *Conn) run() {
 	defer close(c.done)
-	defer c.drain(anomaly.New(anomaly.Unavailable, "transact", "database %s: the writer closed", c.info.Name))
+	defer func() {
+		c.mu.Lock()
+		err := c.fenced
+		c.mu.Unlock()
+		if err == nil {
+			err = anomaly.New(anomaly.Unavailable, "transact", "database %s: the writer closed", c.info.Name)
+		}
+		c.drain(err)
+	}()
 	for {
 		// Rebase onto a finished indexing job first; wait for one while the
 		// memory index is over its bound.
@@ -351,6 +371,15 @@ func (c *Conn) drain(err error) {
 // succeed as one record, and acknowledges them once it is durable. It
 // returns an error only when the Conn must stop (fenced).
 func (c *Conn) commit(batch []*request) error {
+	c.mu.Lock()
+	fenced := c.fenced
+	c.mu.Unlock()
+	if fenced != nil {
+		for _, req := range batch {
+			req.done <- result{err: fenced}
+		}
+		return fenced
+	}
 	base := c.DB()
 	db := base
 	type done struct {
@@ -387,9 +416,7 @@ func (c *Conn) commit(batch []*request) error {
 			// Another writer appended: this one is not the writer any
 			// more. Nothing of this batch is in the log.
 			fenced := anomaly.New(anomaly.Unavailable, "transact", "database %s: this node is no longer its writer (%v)", c.info.Name, err)
-			c.mu.Lock()
-			c.fenced = fenced
-			c.mu.Unlock()
+			c.fence(fenced)
 			for _, d := range ok {
 				d.req.done <- result{err: fenced}
 			}

@@ -280,6 +280,13 @@ func (c *FileCatalog) AcquireLease(ctx context.Context, id, holder string, ttl t
 	return l, err
 }
 
+// LeaseOf implements Catalog.
+func (c *FileCatalog) LeaseOf(ctx context.Context, id string) (Lease, error) {
+	var l Lease
+	err := c.view(func(s *catalogState) error { l = s.Leases[id]; return nil })
+	return l, err
+}
+
 // ReleaseLease implements Catalog.
 func (c *FileCatalog) ReleaseLease(ctx context.Context, id, holder string) error {
 	return c.update(func(s *catalogState) error {
