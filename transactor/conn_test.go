@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stratadb/strata/anomaly"
 	"github.com/stratadb/strata/cachetiers"
@@ -268,5 +269,58 @@ func TestConnBusy(t *testing.T) {
 	}
 	if got := len(balances(t, c.DB())); got != 200-busy {
 		t.Fatalf("%d accounts, want %d (busy ones must not commit)", got, 200-busy)
+	}
+}
+
+// A follower (another process's view of the same log, catalog and store)
+// keeps up with the writer, and moves onto the roots it publishes.
+func TestFollower(t *testing.T) {
+	ctx := context.Background()
+	s := newSystem(t)
+	s.opts.IndexDatoms = 150
+	c, err := OpenConn(ctx, s.opts, s.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mustTransact(t, c, accountSchema...)
+	other := openSystem(t, s.dir, "test")
+	f, err := Follow(ctx, other.opts, other.info, 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i := range 200 {
+		rep := mustTransact(t, c, deposit(int64(i%30), int64(i))...)
+		if i%50 == 49 {
+			db, err := f.Sync(ctx, rep.DBAfter.BasisT())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := balances(t, db), balances(t, rep.DBAfter); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("follower at %d: %v, writer %v", db.BasisT(), got, want)
+			}
+		}
+	}
+	if c.Stats().IndexJobs == 0 {
+		t.Fatal("the writer never indexed")
+	}
+	// The follower picks up the newest root once it has caught up.
+	root, err := s.opts.Catalog.Root(ctx, s.info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for f.DB().IndexedT() < root.Root.T {
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower's trees are at %d, the root at %d", f.DB().IndexedT(), root.Root.T)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, want := balances(t, f.DB()), balances(t, c.DB()); f.DB().BasisT() == c.DB().BasisT() && fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after the rebase: %v, writer %v", got, want)
+	}
+	if lag := f.Lag(); lag > c.DB().BasisT() {
+		t.Fatalf("lag %d", lag)
 	}
 }
