@@ -40,11 +40,7 @@ func openSystem(t *testing.T, dir, name string) *system {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := cachetiers.NewDirStore(cachetiers.DirStoreOptions{Dir: filepath.Join(dir, "store")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: []cachetiers.Tier{ds}})
+	store, err := newDirStratified(filepath.Join(dir, "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,4 +319,13 @@ func TestFollower(t *testing.T) {
 	if lag := f.Lag(); lag > c.DB().BasisT() {
 		t.Fatalf("lag %d", lag)
 	}
+}
+
+// newDirStratified is a directory store read through Stratified.
+func newDirStratified(dir string) (*cachetiers.Stratified, error) {
+	ds, err := cachetiers.NewDirStore(cachetiers.DirStoreOptions{Dir: dir})
+	if err != nil {
+		return nil, err
+	}
+	return cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: []cachetiers.Tier{ds}})
 }
