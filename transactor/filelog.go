@@ -71,7 +71,9 @@ type logFile struct {
 type recPos struct {
 	off   int64 // of the frame
 	n     uint32
+	prevT datom.T
 	lastT datom.T
+	sum   uint64 // xxhash64 of the payload
 }
 
 // validDB checks a database id (it names a file).
@@ -96,10 +98,20 @@ func (l *FileLog) file(db string) (*logFile, error) {
 	if l.closed {
 		return nil, anomaly.New(anomaly.Unavailable, "log", "closed")
 	}
-	if lf, ok := l.logs[db]; ok {
-		return lf, nil
-	}
 	path := filepath.Join(l.dir, db+".log")
+	if lf, ok := l.logs[db]; ok {
+		// Another process may have dropped the log (and a new one may
+		// have started under the same id): follow the path, not the file.
+		fi, err1 := lf.f.Stat()
+		pi, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(fi, pi) {
+			return lf, nil
+		}
+		lf.mu.Lock()
+		lf.f.Close()
+		lf.mu.Unlock()
+		delete(l.logs, db)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, anomaly.Wrap(anomaly.Unavailable, "open log "+db, err)
@@ -205,14 +217,15 @@ func (lf *logFile) readFrame(off, size int64) (recPos, *Record, error) {
 	if _, err := lf.f.ReadAt(payload, off+frameHeaderLen); err != nil && err != io.EOF {
 		return recPos{}, nil, anomaly.Wrap(anomaly.Unavailable, "read "+lf.path, err)
 	}
-	if xxhash.Sum64(payload) != binary.LittleEndian.Uint64(h[4:]) {
+	sum := xxhash.Sum64(payload)
+	if sum != binary.LittleEndian.Uint64(h[4:]) {
 		return recPos{}, nil, fmt.Errorf("%w: checksum mismatch in the frame at offset %d", errTorn, off)
 	}
 	rec, err := DecodeRecord(payload)
 	if err != nil {
 		return recPos{}, nil, anomaly.Wrap(anomaly.Fault, fmt.Sprintf("%s: record at offset %d", lf.path, off), err)
 	}
-	return recPos{off: off, n: n, lastT: rec.LastT()}, rec, nil
+	return recPos{off: off, n: n, prevT: rec.PrevT, lastT: rec.LastT(), sum: sum}, rec, nil
 }
 
 // truncateTorn cuts the log at off, where a bad frame starts, if nothing
@@ -265,6 +278,12 @@ func (l *FileLog) Append(ctx context.Context, db string, rec *Record) error {
 			return err
 		}
 		if lf.head != rec.PrevT {
+			// The same record already in its place (same writer, same
+			// content) is this append done before: a retry.
+			i := sort.Search(len(lf.recs), func(i int) bool { return lf.recs[i].prevT >= rec.PrevT })
+			if i < len(lf.recs) && lf.recs[i].prevT == rec.PrevT && lf.recs[i].sum == binary.LittleEndian.Uint64(payload[4:12]) {
+				return nil
+			}
 			return &HeadError{DB: db, Head: lf.head, Want: rec.PrevT}
 		}
 		_, err := lf.f.WriteAt(payload, lf.end)
@@ -281,7 +300,8 @@ func (l *FileLog) Append(ctx context.Context, db string, rec *Record) error {
 			}
 			return anomaly.Wrap(anomaly.Unavailable, "log append "+db, err)
 		}
-		lf.recs = append(lf.recs, recPos{off: lf.end, n: uint32(n), lastT: rec.LastT()})
+		lf.recs = append(lf.recs, recPos{off: lf.end, n: uint32(n), prevT: rec.PrevT, lastT: rec.LastT(),
+			sum: binary.LittleEndian.Uint64(payload[4:12])})
 		lf.head = rec.LastT()
 		lf.end += int64(len(payload))
 		return nil

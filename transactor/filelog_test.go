@@ -122,13 +122,11 @@ func lastTs(rs []*Record) []datom.T {
 	return out
 }
 
-func TestFileLog(t *testing.T) {
+// logContract runs what every Log must do; open returns two handles on
+// one fresh log (two processes' views).
+func logContract(t *testing.T, open func(t *testing.T) (Log, Log)) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	l, err := OpenFileLog(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, l2 := open(t)
 	if h, err := l.Head(ctx, "db1"); err != nil || h != 0 {
 		t.Fatalf("empty log head %d, %v", h, err)
 	}
@@ -137,8 +135,14 @@ func TestFileLog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The same record again (a retry after a lost response) is recognized.
+	if err := l.Append(ctx, "db1", testRecord(11, 20)); err != nil {
+		t.Fatalf("a retried append of the record at the head: %v", err)
+	}
 	// A stale writer's record is refused and names the head.
-	err = l.Append(ctx, "db1", testRecord(11, 14))
+	stale := testRecord(11, 14)
+	stale.Writer = "w2"
+	err := l.Append(ctx, "db1", stale)
 	if h, ok := IsHeadError(err); !ok || h.Head != 20 || !errors.Is(err, anomaly.Conflict) {
 		t.Fatalf("append after a stale head: %v", err)
 	}
@@ -148,53 +152,93 @@ func TestFileLog(t *testing.T) {
 	if got := lastTs(records(t, l, "db1", 8)); !slices.Equal(got, []datom.T{11, 20}) {
 		t.Fatalf("records after 8: %v (the record holding 8 and 11 ends after 8)", got)
 	}
-	// Another log on the same directory (another process) sees them, and
-	// each catches up with the other's appends.
-	l2, err := OpenFileLog(dir)
-	if err != nil {
-		t.Fatal(err)
+	if got := lastTs(records(t, l, "db1", 20)); len(got) != 0 {
+		t.Fatalf("records after the head: %v", got)
 	}
+	// The other handle sees them, and each catches up with the other's
+	// appends.
 	if err := l2.Append(ctx, "db1", testRecord(20, 25)); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Append(ctx, "db1", testRecord(20, 26)); err == nil {
+	other := testRecord(20, 26)
+	other.Writer = "w2"
+	if err := l.Append(ctx, "db1", other); err == nil {
 		t.Fatal("two writers both appended after t 20")
 	}
 	if err := l.Append(ctx, "db1", testRecord(25, 30)); err != nil {
 		t.Fatal(err)
 	}
-	if got := lastTs(records(t, l2, "db1", 0)); !slices.Equal(got, []datom.T{5, 11, 20, 25, 30}) {
-		t.Fatalf("the second log reads %v", got)
+	got := records(t, l2, "db1", 0)
+	if !slices.Equal(lastTs(got), []datom.T{5, 11, 20, 25, 30}) {
+		t.Fatalf("the second handle reads %v", lastTs(got))
 	}
-	want := records(t, l, "db1", 0)
-	l.Close()
-	l2.Close()
-
-	// Reopened, the records are all there, byte for byte.
-	l, err = OpenFileLog(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := records(t, l, "db1", 0)
-	if len(got) != len(want) {
-		t.Fatalf("%d records after reopening, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if !sameRecord(got[i], want[i]) {
-			t.Fatalf("record %d differs after reopening", i)
+	for i, r := range records(t, l, "db1", 0) {
+		if !sameRecord(r, got[i]) {
+			t.Fatalf("record %d differs between the handles", i)
 		}
 	}
-	// Drop removes the log; the id starts empty again.
+	// Another database's log is apart; Drop empties one.
+	if err := l.Append(ctx, "db2", testRecord(0, 7)); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.Drop(ctx, "db1"); err != nil {
 		t.Fatal(err)
 	}
-	if h, err := l.Head(ctx, "db1"); err != nil || h != 0 {
+	if h, err := l2.Head(ctx, "db1"); err != nil || h != 0 {
 		t.Fatalf("head after drop %d, %v", h, err)
+	}
+	if h, err := l2.Head(ctx, "db2"); err != nil || h != 7 {
+		t.Fatalf("the other database's head %d, %v", h, err)
 	}
 	if err := l.Append(ctx, "../x", testRecord(0, 1)); !errors.Is(err, anomaly.Incorrect) {
 		t.Fatalf("a database id with a path in it: %v", err)
 	}
+	if err := l.Append(ctx, "db2", &Record{PrevT: 7}); !errors.Is(err, anomaly.Incorrect) {
+		t.Fatalf("an empty record: %v", err)
+	}
+}
+
+func TestFileLog(t *testing.T) {
+	logContract(t, func(t *testing.T) (Log, Log) {
+		dir := t.TempDir()
+		l, err := OpenFileLog(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l2, err := OpenFileLog(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close(); l2.Close() })
+		return l, l2
+	})
+}
+
+// Reopened, a file log holds every record byte for byte.
+func TestFileLogReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := OpenFileLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := &Record{PrevT: 5, Writer: "w", Txs: []engine.TxEntry{testTx(9, blockDatoms+7)}}
+	for _, r := range []*Record{testRecord(0, 5), big} {
+		if err := l.Append(ctx, "d", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := records(t, l, "d", 0)
 	l.Close()
+	l, err = OpenFileLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := records(t, l, "d", 0)
+	if len(got) != len(want) || !sameRecord(got[0], want[0]) || !sameRecord(got[1], want[1]) {
+		t.Fatalf("%d records after reopening, want %d, or they differ", len(got), len(want))
+	}
 }
 
 // A crash in the middle of an append leaves a torn tail: cut short, or

@@ -16,9 +16,10 @@ import (
 // files, the embedded default) and DynamoLog.
 type Log interface {
 	// Append appends rec to db's log if the log's head is rec.PrevT, and
-	// returns once the record is durable. Any other head is refused with a
-	// *HeadError (anomaly.Conflict): the caller is a stale writer, or its
-	// earlier attempt landed after all (compare the record at the head).
+	// returns once the record is durable. If the very same record (writer
+	// token and content) already follows rec.PrevT, Append succeeds: it is a
+	// retry of an append whose answer was lost. Any other head is refused
+	// with a *HeadError (anomaly.Conflict): the caller is a stale writer.
 	Append(ctx context.Context, db string, rec *Record) error
 	// Records yields db's records whose LastT is after t, in order.
 	Records(ctx context.Context, db string, after datom.T) iter.Seq2[*Record, error]

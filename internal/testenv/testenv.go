@@ -51,3 +51,32 @@ func S3(t testing.TB) S3Server {
 	}
 	return s
 }
+
+// DynamoServer is a DynamoDB-compatible server reachable from the tests.
+type DynamoServer struct {
+	Endpoint string // e.g. http://127.0.0.1:8000
+	Region   string
+	// DynamoDB Local accepts any credentials; the SDK needs some.
+	AccessKey, SecretKey string
+}
+
+// Dynamo returns the DynamoDB Local server started by `make test`
+// (exported as STRATA_TEST_DYNAMODB_ENDPOINT), or skips t when there is
+// none (always under -short), or fails t when servers are required and it
+// is missing.
+func Dynamo(t testing.TB) DynamoServer {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs DynamoDB Local: skipped under -short")
+	}
+	s := DynamoServer{Endpoint: os.Getenv("STRATA_TEST_DYNAMODB_ENDPOINT"), Region: "us-east-1",
+		AccessKey: "stratalocal", SecretKey: "stratalocal-secret"}
+	if s.Endpoint == "" {
+		msg := "needs DynamoDB Local: STRATA_TEST_DYNAMODB_ENDPOINT is not set (run the tests with `make test`, which starts it)"
+		if Required() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return s
+}
