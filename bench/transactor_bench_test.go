@@ -16,6 +16,7 @@ import (
 	"github.com/stratadb/strata/cachetiers"
 	"github.com/stratadb/strata/datom"
 	"github.com/stratadb/strata/engine"
+	"github.com/stratadb/strata/internal/testenv"
 	"github.com/stratadb/strata/transactor"
 )
 
@@ -200,4 +201,96 @@ func pct(sorted []int64, p float64) float64 {
 	}
 	i := int(float64(len(sorted)-1) * p / 100)
 	return float64(sorted[i])
+}
+
+// BenchmarkDynamoLog measures the writer on DynamoDB Local beside the raw
+// conditional PutItem, in the same run (-benchtime 1x; needs the
+// DynamoDB Local that make bench starts):
+//
+//	go test -run '^$' -bench DynamoLog -benchtime 1x ./bench/
+//
+// Metrics: raw-put/s and raw-put-p50-ns (64 goroutines, PutItem with
+// attribute_not_exists on fresh keys, the SDK's own call); group-tx/s (256
+// clients, group commit, one-datom transactions) and single-tx/s (the
+// same with one transaction per record, MaxBatch 1); group/single is the
+// goal's ratio (≥ 5); qd1-p50-ns for one client.
+func BenchmarkDynamoLog(b *testing.B) {
+	srv := testenv.Dynamo(b)
+	ctx := context.Background()
+	for range b.N {
+		o := transactor.DynamoOptions{Table: fmt.Sprint("strata-bench-", time.Now().UnixNano()), Region: srv.Region,
+			Endpoint: srv.Endpoint, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, CreateTable: true}
+		log, err := transactor.OpenDynamoLog(ctx, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		o.CreateTable = false
+		cat, err := transactor.OpenDynamoCatalog(ctx, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The reference: conditional puts of record-sized items.
+		var seq atomic.Int64
+		raw := func() error {
+			return log.RawPut(ctx, fmt.Sprint("raw-", seq.Add(1)), make([]byte, 128))
+		}
+		rawRate := closedLoop(b, raw, 64, 3*time.Second)
+		var rawLat []int64
+		for range 200 {
+			t0 := time.Now()
+			if err := raw(); err != nil {
+				b.Fatal(err)
+			}
+			rawLat = append(rawLat, int64(time.Since(t0)))
+		}
+		slices.Sort(rawLat)
+		b.ReportMetric(rawRate, "raw-put/s")
+		b.ReportMetric(pct(rawLat, 50), "raw-put-p50-ns")
+
+		rate := func(name string, maxBatch int) float64 {
+			ds, err := cachetiers.NewDirStore(cachetiers.DirStoreOptions{Dir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			store, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: []cachetiers.Tier{ds}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			info, err := cat.CreateDB(ctx, name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c, err := transactor.OpenConn(ctx, transactor.Options{Log: log, Catalog: cat, Store: store, MaxBatch: maxBatch, QueueDepth: 1 << 12}, info)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Transact(ctx, []engine.Op{schemaAttr("b/n", datom.TypeLong, false, false)}); err != nil {
+				b.Fatal(err)
+			}
+			var n atomic.Int64
+			tx := func() error {
+				_, err := c.Transact(ctx, []engine.Op{engine.Add{E: engine.TempID("x"), A: engine.Keyword("b/n"), V: n.Add(1)}})
+				return err
+			}
+			if maxBatch == 0 {
+				var qd1 []int64
+				for range 200 {
+					t0 := time.Now()
+					if err := tx(); err != nil {
+						b.Fatal(err)
+					}
+					qd1 = append(qd1, int64(time.Since(t0)))
+				}
+				slices.Sort(qd1)
+				b.ReportMetric(pct(qd1, 50), "qd1-p50-ns")
+			}
+			return closedLoop(b, tx, 256, 3*time.Second)
+		}
+		group := rate("group", 0)
+		single := rate("single", 1)
+		b.ReportMetric(group, "group-tx/s")
+		b.ReportMetric(single, "single-tx/s")
+		b.ReportMetric(group/single, "group/single")
+	}
 }
