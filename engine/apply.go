@@ -239,7 +239,11 @@ func (tx *txn) apply() (*TxReport, error) {
 		return nil, tx.r.err
 	}
 	slices.SortFunc(txData, func(a, b datom.Datom) int { return datom.Compare(datom.EAVT, a, b) })
-	after.log = db.log.push(TxEntry{T: tx.t, NextN: tx.nextN, Data: txData})
+	if tx.opts.Writer == nil {
+		// A writer's values keep no log in memory: its durable log has
+		// every transaction (and the heap stays the memory index's).
+		after.log = db.log.push(TxEntry{T: tx.t, NextN: tx.nextN, Data: txData})
+	}
 	after.memSize = w.commit()
 	return &TxReport{DBBefore: db, DBAfter: after, TxData: txData, TempIDs: tx.publicTempIDs()}, nil
 }

@@ -87,7 +87,9 @@ func (db *DB) ApplyTx(ctx context.Context, e TxEntry, w *Writer) (*DB, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	after.log = db.log.push(e)
+	if w == nil {
+		after.log = db.log.push(e)
+	}
 	after.memSize = lw.commit()
 	return after, nil
 }

@@ -26,6 +26,8 @@ type TxOptions struct {
 	Preds map[string]Pred
 	// Writer, when set, is the database's single writer (the transactor)
 	// transacting: see Writer. Nil for speculative transactions (d/with).
+	// A writer's values keep no transaction log in memory (TxRange on them
+	// yields nothing): the writer's durable log has it.
 	Writer *Writer
 }
 
