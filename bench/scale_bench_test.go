@@ -31,7 +31,10 @@ import (
 // index-s, disk-B/datom (segments of the eight
 // trees over the datoms loaded), cold-ssd-pull-p50-ns/-p99-ns,
 // warm-pull-p50-ns/-p99-ns (pull [:scale/name :scale/age :scale/email] of
-// one random entity).
+// one random entity); then a tenth more entities indexed into the loaded
+// database and, the same ones, into an empty one: index-tenth-into-full-s,
+// index-tenth-into-empty-s, index-time-ratio and index-bytes-ratio (full
+// over empty: 1 would mean the cost follows the change alone).
 func BenchmarkScale(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("STRATA_SCALE_DATOMS"); s != "" {
@@ -92,34 +95,9 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	db = rep.DBAfter
 	rng := rand.New(rand.NewPCG(7, 7))
 	entities := n / scaleAttrsPerEntity
-	const perTx = 1000 / scaleAttrsPerEntity
 	var ids []datom.E
 	t0 := time.Now()
-	for i := 0; i < entities; i += perTx {
-		ops := make([]engine.Op, 0, perTx)
-		for j := i; j < min(i+perTx, entities); j++ {
-			m := engine.Map{ID: engine.TempID(strconv.Itoa(j)), Attrs: []engine.KV{
-				{A: engine.Keyword("scale/name"), V: fmt.Sprintf("name-%d", j)},
-				{A: engine.Keyword("scale/age"), V: int64(rng.IntN(100))},
-				{A: engine.Keyword("scale/email"), V: fmt.Sprintf("p%d@example.org", j)},
-				{A: engine.Keyword("scale/city"), V: scaleCities[rng.IntN(len(scaleCities))]},
-				{A: engine.Keyword("scale/score"), V: rng.Float64()},
-				{A: engine.Keyword("scale/tag"), V: []any{engine.Keyword(fmt.Sprintf("tag/t%d", rng.IntN(50))), engine.Keyword(fmt.Sprintf("tag/u%d", rng.IntN(50)))}},
-			}}
-			if len(ids) > 0 {
-				m.Attrs = append(m.Attrs, engine.KV{A: engine.Keyword("scale/friend"), V: ids[rng.IntN(len(ids))]})
-			}
-			ops = append(ops, m)
-		}
-		rep, err := db.With(ctx, ops, engine.TxOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		db = rep.DBAfter
-		for j := i; j < min(i+perTx, entities); j++ {
-			ids = append(ids, rep.TempIDs[engine.TempID(strconv.Itoa(j))])
-		}
-	}
+	db, ids = loadScale(b, ctx, db, rng, 0, entities, ids)
 	load := time.Since(t0)
 	st, err := db.Stats(ctx)
 	if err != nil {
@@ -208,4 +186,83 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	p50, p99 = pulls(warm, 20000)
 	b.ReportMetric(p50, "warm-pull-p50-ns")
 	b.ReportMetric(p99, "warm-pull-p99-ns")
+
+	// Indexing follows the size of the change, not of the database: the
+	// same tenth of new datoms indexed into this database and into an
+	// empty one (same generator, same store kind).
+	more := entities / 10
+	big, err := engine.Open(ctx, writer, engine.TreeOptions{}, root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	big, _ = loadScale(b, ctx, big, rand.New(rand.NewPCG(9, 9)), entities, more, ids)
+	t0 = time.Now()
+	_, _, into, err := big.Index(ctx, writer, engine.TreeOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	intoBig := time.Since(t0)
+	small, err := engine.Empty().With(ctx, scaleSchema(), engine.TxOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sdb, _ := loadScale(b, ctx, small.DBAfter, rand.New(rand.NewPCG(9, 9)), entities, more, ids)
+	emptyDir, err := cachetiers.NewDirStore(cachetiers.DirStoreOptions{Dir: filepath.Join(dir, "store-empty")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	emptyStore, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: []cachetiers.Tier{emptyDir}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 = time.Now()
+	_, _, fresh, err := sdb.Index(ctx, emptyStore, engine.TreeOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	intoEmpty := time.Since(t0)
+	b.ReportMetric(intoBig.Seconds(), "index-tenth-into-full-s")
+	b.ReportMetric(intoEmpty.Seconds(), "index-tenth-into-empty-s")
+	b.ReportMetric(intoBig.Seconds()/intoEmpty.Seconds(), "index-time-ratio")
+	b.ReportMetric(float64(into.BytesWritten)/float64(fresh.BytesWritten), "index-bytes-ratio")
+	b.ReportMetric(float64(into.Datoms), "index-tenth-datoms")
+	b.ReportMetric(float64(fresh.Datoms), "index-tenth-datoms-empty")
+}
+
+// loadScale transacts count entities numbered from first (transactions of
+// 1,000 datoms), each maybe naming a random earlier one as its friend,
+// and returns the database and ids with the new entities appended.
+func loadScale(b *testing.B, ctx context.Context, db *engine.DB, rng *rand.Rand, first, count int, ids []datom.E) (*engine.DB, []datom.E) {
+	const perTx = 1000 / scaleAttrsPerEntity
+	end := first + count
+	for i := first; i < end; i += perTx {
+		ops := make([]engine.Op, 0, perTx)
+		for j := i; j < min(i+perTx, end); j++ {
+			m := engine.Map{ID: engine.TempID(strconv.Itoa(j)), Attrs: []engine.KV{
+				{A: engine.Keyword("scale/name"), V: fmt.Sprintf("name-%d", j)},
+				{A: engine.Keyword("scale/age"), V: int64(rng.IntN(100))},
+				{A: engine.Keyword("scale/email"), V: fmt.Sprintf("p%d@example.org", j)},
+				{A: engine.Keyword("scale/city"), V: scaleCities[rng.IntN(len(scaleCities))]},
+				{A: engine.Keyword("scale/score"), V: rng.Float64()},
+				{A: engine.Keyword("scale/tag"), V: []any{engine.Keyword(fmt.Sprintf("tag/t%d", rng.IntN(50))), engine.Keyword(fmt.Sprintf("tag/u%d", rng.IntN(50)))}},
+			}}
+			if len(ids) > 0 && j > 0 {
+				// A friend among the entities of this database (in the
+				// empty-database run, the first ones have none).
+				if f := ids[rng.IntN(min(len(ids), j))]; f.N() < db.NextN() {
+					m.Attrs = append(m.Attrs, engine.KV{A: engine.Keyword("scale/friend"), V: f})
+				}
+			}
+			ops = append(ops, m)
+		}
+		rep, err := db.With(ctx, ops, engine.TxOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		db = rep.DBAfter
+		for j := i; j < min(i+perTx, end); j++ {
+			ids = append(ids, rep.TempIDs[engine.TempID(strconv.Itoa(j))])
+		}
+	}
+	return db, ids
 }
