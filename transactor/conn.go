@@ -39,6 +39,9 @@ type Options struct {
 	// indexing (transactions queue, then answer busy) instead of growing
 	// memory without bound. Default 4 × IndexDatoms.
 	MaxMemDatoms int
+	// AppendTimeout bounds how long a group commit keeps trying to reach
+	// the log (each attempt gets a quarter of it). Default 30 s.
+	AppendTimeout time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// Logger receives the indexing and fencing events; default
@@ -61,6 +64,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxMemDatoms <= 0 {
 		o.MaxMemDatoms = 4 * o.IndexDatoms
+	}
+	if o.AppendTimeout <= 0 {
+		o.AppendTimeout = 30 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -409,8 +415,7 @@ func (c *Conn) commit(batch []*request) error {
 	if len(ok) == 0 {
 		return nil
 	}
-	// The append is the commit point: it is not cancelled with a caller.
-	err := c.opts.Log.Append(context.Background(), c.info.ID, rec)
+	err := c.append(rec)
 	if err != nil {
 		if _, stale := IsHeadError(err); stale {
 			// Another writer appended: this one is not the writer any
@@ -422,13 +427,25 @@ func (c *Conn) commit(batch []*request) error {
 			}
 			return fenced
 		}
-		// Not durable: none of the batch happened. The next batch starts
-		// from base again (the engine forks the layer the batch wrote).
-		for _, d := range ok {
-			d.req.done <- result{err: err}
+		if errors.Is(err, anomaly.Incorrect) {
+			// Refused outright (a record over the size limit): nothing
+			// of the batch is in the log, and the writer goes on.
+			for _, d := range ok {
+				d.req.done <- result{err: err}
+			}
+			c.count(func(s *ConnStats) { s.Failed += int64(len(ok)) })
+			return nil
 		}
-		c.count(func(s *ConnStats) { s.Failed += int64(len(ok)) })
-		return nil
+		// The log could not be reached for AppendTimeout: the record may
+		// or may not be in it. The callers learn that the outcome is
+		// unknown, and this writer stops, so that whoever writes next
+		// (a new Conn) starts from what the log holds.
+		fenced := anomaly.New(anomaly.Unavailable, "transact", "database %s: the log did not answer; the outcome of these transactions is unknown (%v)", c.info.Name, err)
+		c.fence(fenced)
+		for _, d := range ok {
+			d.req.done <- result{err: fenced}
+		}
+		return fenced
 	}
 	c.mu.Lock()
 	c.cur = db
@@ -441,6 +458,34 @@ func (c *Conn) commit(batch []*request) error {
 		d.req.done <- result{rep: d.rep}
 	}
 	return nil
+}
+
+// append appends rec, retrying what may be transient until
+// AppendTimeout: a retry of a record that landed is recognized by the log
+// (same writer, same content), so retrying never appends twice. The append
+// is the commit point and is not cancelled with any caller.
+func (c *Conn) append(rec *Record) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.AppendTimeout)
+	defer cancel()
+	backoff := 10 * time.Millisecond
+	for {
+		actx, acancel := context.WithTimeout(ctx, c.opts.AppendTimeout/4)
+		err := c.opts.Log.Append(actx, c.info.ID, rec)
+		acancel()
+		if err == nil || !anomaly.CategoryOf(err).Retryable() {
+			return err
+		}
+		if _, stale := IsHeadError(err); stale {
+			return err
+		}
+		c.opts.Logger.Warn("transactor: append failed, retrying", "db", c.info.Name, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
 }
 
 func (c *Conn) count(fn func(*ConnStats)) {
