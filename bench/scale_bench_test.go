@@ -191,13 +191,15 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	// same tenth of new datoms indexed into this database and into an
 	// empty one (same generator, same store kind).
 	more := entities / 10
-	big, err := engine.Open(ctx, writer, engine.TreeOptions{}, root)
+	// As a node would: over the memory tier (the lookups of the new
+	// transactions, then the leaves the merge rewrites).
+	big, err := engine.Open(ctx, warm, engine.TreeOptions{}, root)
 	if err != nil {
 		b.Fatal(err)
 	}
 	big, _ = loadScale(b, ctx, big, rand.New(rand.NewPCG(9, 9)), entities, more, ids)
 	t0 = time.Now()
-	_, _, into, err := big.Index(ctx, writer, engine.TreeOptions{})
+	_, _, into, err := big.Index(ctx, warm, engine.TreeOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

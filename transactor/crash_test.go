@@ -15,6 +15,7 @@ import (
 
 	"github.com/stratadb/strata/datom"
 	"github.com/stratadb/strata/engine"
+	"github.com/stratadb/strata/internal/testenv"
 )
 
 // The crash test runs a writer in a child process (this test binary,
@@ -43,11 +44,7 @@ var opSchema = []engine.Op{
 // they can and print "ack ID" for each acknowledged one, until killed.
 func crashChild(dir string) {
 	ctx := context.Background()
-	log, err := OpenFileLog(dir + "/log")
-	if err != nil {
-		panic(err)
-	}
-	cat, err := OpenFileCatalog(dir + "/catalog")
+	log, cat, err := crashBackend(ctx, dir, os.Getenv(crashChildEnv+"_TABLE"))
 	if err != nil {
 		panic(err)
 	}
@@ -92,12 +89,52 @@ func crashChild(dir string) {
 	wg.Wait()
 }
 
+// crashBackend opens the log and catalog of the crash test: files in dir,
+// or, with a table name, DynamoDB Local's table (the endpoint from the
+// environment that make test sets).
+func crashBackend(ctx context.Context, dir, table string) (Log, Catalog, error) {
+	if table == "" {
+		log, err := OpenFileLog(dir + "/log")
+		if err != nil {
+			return nil, nil, err
+		}
+		cat, err := OpenFileCatalog(dir + "/catalog")
+		return log, cat, err
+	}
+	o := DynamoOptions{Table: table, Region: "us-east-1", Endpoint: os.Getenv("STRATA_TEST_DYNAMODB_ENDPOINT"),
+		AccessKeyID: "stratalocal", SecretAccessKey: "stratalocal-secret", CreateTable: true}
+	log, err := OpenDynamoLog(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := OpenDynamoCatalog(ctx, o)
+	return log, cat, err
+}
+
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")
 	}
+	t.Run("files", func(t *testing.T) { crashRecovery(t, "") })
+	t.Run("dynamodb", func(t *testing.T) {
+		testenv.Dynamo(t)
+		crashRecovery(t, "strata-crash-"+newDBID()[:12])
+	})
+}
+
+func crashRecovery(t *testing.T, table string) {
 	ctx := context.Background()
 	s := newSystem(t)
+	if table != "" {
+		log, cat, err := crashBackend(ctx, s.dir, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.info, err = cat.CreateDB(ctx, "test"); err != nil {
+			t.Fatal(err)
+		}
+		s.opts.Log, s.opts.Catalog = log, cat
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +144,8 @@ func TestCrashRecovery(t *testing.T) {
 	acked := map[string]bool{}
 	for round := range rounds {
 		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+s.dir, fmt.Sprint(crashChildEnv, "_ROUND=", round))
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+s.dir, fmt.Sprint(crashChildEnv, "_ROUND=", round),
+			crashChildEnv+"_TABLE="+table)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

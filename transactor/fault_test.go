@@ -9,7 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/stratadb/strata/anomaly"
+	"github.com/stratadb/strata/cachetiers"
 	"github.com/stratadb/strata/engine"
 	"github.com/stratadb/strata/internal/testenv"
 )
@@ -192,5 +196,87 @@ func TestFaultResetPeer(t *testing.T) {
 	}
 	if got := r.inLog(t); got["reset-1"] > 1 || got["reset-2"] != 1 {
 		t.Fatalf("log %v", got)
+	}
+}
+
+// Faults between the writer and the segment store (MinIO through
+// toxiproxy): an indexing job that cannot write its segments fails and
+// publishes nothing, transactions go on in memory, and once the store is
+// back the next job indexes and a recovery reads the new root.
+func TestFaultStore(t *testing.T) {
+	ctx := context.Background()
+	toxi := testenv.Toxi(t)
+	srv := testenv.S3(t)
+	u, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "s3-" + newDBID()[:8]
+	listen := toxi.Proxy(name, u.Host)
+	bucket := "strata-fault-" + newDBID()[:12]
+	s3opts := cachetiers.S3Options{Bucket: bucket, Region: srv.Region, Endpoint: "http://" + listen, UsePathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, RequestTimeout: time.Second, MaxAttempts: 2}
+	s3store, err := cachetiers.NewS3Store(ctx, s3opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3store.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	store, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: []cachetiers.Tier{s3store}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSystem(t)
+	s.opts.Store = store
+	s.opts.IndexDatoms = 150
+	s.opts.Logger = quietLogger
+	c, err := OpenConn(ctx, s.opts, s.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mustTransact(t, c, accountSchema...)
+
+	toxi.AddToxic(name, "down", "reset_peer", "upstream", map[string]any{"timeout": 0})
+	for i := range 100 {
+		mustTransact(t, c, deposit(int64(i%20), int64(i))...)
+	}
+	waitIdle := func() {
+		deadline := time.Now().Add(20 * time.Second)
+		for c.isIndexing() {
+			if time.Now().After(deadline) {
+				t.Fatal("an indexing job never ended")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitIdle()
+	if root, err := s.opts.Catalog.Root(ctx, s.info.ID); err != nil || root.Version != 0 {
+		t.Fatalf("a root was published while the store was down: %+v, %v", root, err)
+	}
+	if c.Stats().IndexJobs == 0 {
+		t.Fatal("no indexing job was tried")
+	}
+
+	toxi.RemoveToxic(name, "down")
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		mustTransact(t, c, deposit(int64(i%20), int64(1000+i))...)
+		waitIdle()
+		if root, err := s.opts.Catalog.Root(ctx, s.info.ID); err == nil && root.Version > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no root after the store came back")
+		}
+	}
+	want := balances(t, c.DB())
+	db, root, err := Recover(ctx, s.opts, s.info, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := balances(t, db); fmt.Sprint(got) != fmt.Sprint(want) || root.Version == 0 || db.IndexedT() == 0 {
+		t.Fatalf("recovered from root %d: %v, want %v", root.Version, got, want)
 	}
 }
