@@ -1,0 +1,451 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/stratadb/strata/anomaly"
+	"github.com/stratadb/strata/datom"
+	"github.com/stratadb/strata/edn"
+	"github.com/stratadb/strata/engine"
+)
+
+// The evaluator, first part: data patterns, comparison predicates and the
+// :find shapes over one or more database sources and scalar or collection
+// inputs, joining clause by clause in the order written (the cost-based
+// planner comes next). Clauses it does not run yet (functions, not, or,
+// rules, aggregates, pull in :find) are refused with an unsupported error
+// that names them.
+
+// Run evaluates q with its inputs, in :in's order (a *engine.DB for each
+// source; for a scalar, a value; for a collection, a []any).
+func Run(ctx context.Context, q *Query, inputs ...any) (any, error) {
+	if len(inputs) != len(q.In) {
+		return nil, errorf(nil, "the query takes %d inputs, %d given", len(q.In), len(inputs))
+	}
+	ev := &evaluator{ctx: ctx, srcs: map[SrcVar]*engine.DB{}}
+	rel := &relation{rows: [][]datom.Value{{}}} // one empty row: the join's identity
+	for i, in := range q.In {
+		switch in := in.(type) {
+		case SrcInput:
+			db, ok := inputs[i].(*engine.DB)
+			if !ok {
+				return nil, errorf(nil, "input %d (%s) must be a database, not %T", i, in.Src, inputs[i])
+			}
+			ev.srcs[in.Src] = db
+		case ScalarInput:
+			rel = product(rel, &relation{vars: []Var{in.Var}, rows: [][]datom.Value{{goToValue(inputs[i])}}})
+		case CollInput:
+			items, ok := inputs[i].([]any)
+			if !ok {
+				return nil, errorf(nil, "input %d ([%s ...]) must be a collection, not %T", i, in.Var, inputs[i])
+			}
+			r := &relation{vars: []Var{in.Var}}
+			for _, it := range items {
+				r.rows = append(r.rows, []datom.Value{goToValue(it)})
+			}
+			rel = product(rel, r)
+		default:
+			return nil, anomaly.New(anomaly.Unsupported, "query", "input %d: this binding form is not evaluated yet", i)
+		}
+	}
+	for _, c := range q.Where {
+		var err error
+		if rel, err = ev.clause(c, rel); err != nil {
+			return nil, err
+		}
+	}
+	return ev.find(q, rel)
+}
+
+type evaluator struct {
+	ctx  context.Context
+	srcs map[SrcVar]*engine.DB
+}
+
+// relation is a set of bindings: rows of values for vars.
+type relation struct {
+	vars []Var
+	rows [][]datom.Value
+}
+
+func (r *relation) col(v Var) int {
+	for i, x := range r.vars {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// product is the cross product of a and b (disjoint variables).
+func product(a, b *relation) *relation {
+	out := &relation{vars: append(append([]Var{}, a.vars...), b.vars...)}
+	for _, ra := range a.rows {
+		for _, rb := range b.rows {
+			out.rows = append(out.rows, append(append([]datom.Value{}, ra...), rb...))
+		}
+	}
+	return out
+}
+
+// goToValue turns an input into a datom value (entity ids as refs).
+func goToValue(v any) datom.Value {
+	switch v := v.(type) {
+	case datom.Value:
+		return v
+	case datom.E:
+		return datom.Ref(v)
+	case string:
+		return datom.String(v)
+	case int64:
+		return datom.Long(v)
+	case int:
+		return datom.Long(int64(v))
+	case float64:
+		return datom.Double(v)
+	case bool:
+		return datom.Boolean(v)
+	case engine.Keyword:
+		return datom.Keyword(string(v))
+	case edn.Keyword:
+		return datom.Keyword(strings.TrimPrefix(v.String(), ":"))
+	case *big.Int:
+		return datom.BigInt(v)
+	}
+	return datom.String(fmt.Sprint(v))
+}
+
+func (ev *evaluator) clause(c Clause, rel *relation) (*relation, error) {
+	switch c := c.(type) {
+	case *Pattern:
+		return ev.pattern(c, rel)
+	case *Pred:
+		return ev.pred(c, rel)
+	}
+	return nil, anomaly.New(anomaly.Unsupported, "query", "clause %s is not evaluated yet", c.Form())
+}
+
+// pattern joins rel with a data pattern: for each row, the datoms that
+// match the pattern's constants and the row's bound variables.
+func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
+	db, ok := ev.srcs[p.Src]
+	if !ok {
+		return nil, errorf(nil, "source %s is not an input (in %s)", p.Src, p.form)
+	}
+	if len(p.Terms) > 4 {
+		return nil, anomaly.New(anomaly.Unsupported, "query", "the added position is not evaluated yet (in %s)", p.form)
+	}
+	// Constants of E and A resolved once.
+	consts := make([]datom.Value, 4)
+	isConst := make([]bool, 4)
+	var attr *engine.Attr
+	for i, t := range p.Terms {
+		cst, ok := t.(Const)
+		if !ok {
+			continue
+		}
+		isConst[i] = true
+		switch i {
+		case 0, 3:
+			e, found, err := db.EntityOf(ev.ctx, cst.V)
+			if err != nil {
+				return nil, errorf(nil, "%v (in %s)", err, p.form)
+			}
+			if !found {
+				return &relation{vars: outVars(rel, p)}, nil // names nothing: no rows
+			}
+			consts[i] = datom.Ref(e)
+		case 1:
+			e, found, err := db.EntityOf(ev.ctx, cst.V)
+			if err != nil {
+				return nil, errorf(nil, "%v (in %s)", err, p.form)
+			}
+			at, isAttr := db.Schema().Attr(e)
+			if !found || !isAttr {
+				return nil, errorf(nil, "%s is not an attribute (in %s)", formString(cst.V), p.form)
+			}
+			attr, consts[1] = at, datom.Ref(e)
+		}
+	}
+	if isConst[2] {
+		if attr == nil {
+			consts[2] = goToValue(p.Terms[2].(Const).V)
+		} else {
+			v, err := db.ValueOf(ev.ctx, attr.ID, p.Terms[2].(Const).V)
+			if err != nil {
+				if anomaly.CategoryOf(err) == anomaly.NotFound {
+					return &relation{vars: outVars(rel, p)}, nil
+				}
+				return nil, errorf(nil, "%v (in %s)", err, p.form)
+			}
+			consts[2] = v
+		}
+	}
+	out := &relation{vars: outVars(rel, p)}
+	newVars := out.vars[len(rel.vars):]
+	for _, row := range rel.rows {
+		// The pattern's known positions: constants, then the row's values.
+		known := make([]datom.Value, 4)
+		has := make([]bool, 4)
+		for i, t := range p.Terms {
+			switch t := t.(type) {
+			case Const:
+				known[i], has[i] = consts[i], true
+			case Var:
+				if j := rel.col(t); j >= 0 {
+					known[i], has[i] = row[j], true
+				}
+			}
+		}
+		if err := ev.scan(db, known, has, func(d datom.Datom) {
+			vals := [4]datom.Value{datom.Ref(d.E), datom.Ref(d.A), d.V, datom.Ref(d.Tx)}
+			// A variable repeated in the pattern must match itself.
+			seen := make(map[Var]datom.Value, len(p.Terms))
+			for i, t := range p.Terms {
+				v, ok := t.(Var)
+				if !ok {
+					continue
+				}
+				if prev, dup := seen[v]; dup && !datom.EqualValue(prev, vals[i]) {
+					return
+				}
+				seen[v] = vals[i]
+			}
+			ext := make([]datom.Value, len(row), len(row)+len(newVars))
+			copy(ext, row)
+			for _, v := range newVars {
+				ext = append(ext, seen[v])
+			}
+			out.rows = append(out.rows, ext)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// outVars is rel's variables followed by the pattern's new ones, in order.
+func outVars(rel *relation, p *Pattern) []Var {
+	out := append([]Var{}, rel.vars...)
+	for _, t := range p.Terms {
+		if v, ok := t.(Var); ok && rel.col(v) < 0 && !containsVar(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func containsVar(vs []Var, v Var) bool {
+	for _, x := range vs {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// scan calls fn with the current datoms matching the known positions
+// (E, A, V, Tx), through the index their leading components allow.
+func (ev *evaluator) scan(db *engine.DB, known []datom.Value, has []bool, fn func(datom.Datom)) error {
+	ref := func(i int) (datom.E, bool) {
+		if !has[i] {
+			return 0, false
+		}
+		if known[i].Type() != datom.TypeRef {
+			return 0, false
+		}
+		return known[i].Ref(), true
+	}
+	var x datom.Index
+	var c engine.Components
+	e, hasE := ref(0)
+	a, hasA := ref(1)
+	if (has[0] && !hasE) || (has[1] && !hasA) {
+		return nil // a non-entity where an entity goes: nothing matches
+	}
+	switch {
+	case hasE:
+		x, c = datom.EAVT, engine.Components{E: e, HasE: true}
+		if hasA {
+			c.A, c.HasA = a, true
+			if has[2] {
+				c.V = known[2]
+			}
+		}
+	case hasA && has[2]:
+		x, c = datom.AVET, engine.Components{A: a, HasA: true, V: known[2]}
+	case hasA:
+		x, c = datom.AEVT, engine.Components{A: a, HasA: true}
+	case has[2] && known[2].Type() == datom.TypeRef:
+		x, c = datom.VAET, engine.Components{V: known[2]}
+	default:
+		x = datom.EAVT
+	}
+	for d, err := range db.Datoms(ev.ctx, x, c) {
+		if err != nil {
+			return err
+		}
+		if has[0] && !(hasE && d.E == e) || has[1] && !(hasA && d.A == a) ||
+			has[2] && !datom.EqualValue(d.V, known[2]) || has[3] && !(known[3].Type() == datom.TypeRef && d.Tx == known[3].Ref()) {
+			continue
+		}
+		fn(d)
+	}
+	return nil
+}
+
+// pred filters rel by a comparison predicate.
+func (ev *evaluator) pred(p *Pred, rel *relation) (*relation, error) {
+	var cmp func(int) bool
+	switch p.Fn {
+	case "=", "==":
+		cmp = func(c int) bool { return c == 0 }
+	case "!=", "not=":
+		cmp = func(c int) bool { return c != 0 }
+	case "<":
+		cmp = func(c int) bool { return c < 0 }
+	case "<=":
+		cmp = func(c int) bool { return c <= 0 }
+	case ">":
+		cmp = func(c int) bool { return c > 0 }
+	case ">=":
+		cmp = func(c int) bool { return c >= 0 }
+	default:
+		return nil, anomaly.New(anomaly.Unsupported, "query", "predicate %s is not evaluated yet (in %s)", p.Fn, p.form)
+	}
+	if len(p.Args) != 2 {
+		return nil, errorf(nil, "%s takes 2 arguments here, not %d (in %s)", p.Fn, len(p.Args), p.form)
+	}
+	arg := func(t Term, row []datom.Value) (datom.Value, error) {
+		switch t := t.(type) {
+		case Var:
+			j := rel.col(t)
+			if j < 0 {
+				return datom.Value{}, errorf(nil, "insufficient binding: %s is not bound before %s", t, p.form)
+			}
+			return row[j], nil
+		case Const:
+			return goToValue(t.V), nil
+		}
+		return datom.Value{}, errorf(nil, "%s takes variables and constants (in %s)", p.Fn, p.form)
+	}
+	out := &relation{vars: rel.vars}
+	for _, row := range rel.rows {
+		a, err := arg(p.Args[0], row)
+		if err != nil {
+			return nil, err
+		}
+		b, err := arg(p.Args[1], row)
+		if err != nil {
+			return nil, err
+		}
+		if cmp(compareLoose(a, b)) {
+			out.rows = append(out.rows, row)
+		}
+	}
+	return out, nil
+}
+
+// compareLoose orders values as Datomic's comparisons do: numbers by
+// value across long and double, others by datom order.
+func compareLoose(a, b datom.Value) int {
+	num := func(v datom.Value) (float64, bool) {
+		switch v.Type() {
+		case datom.TypeLong:
+			return float64(v.Long()), true
+		case datom.TypeDouble:
+			return v.Double(), true
+		}
+		return 0, false
+	}
+	if x, ok := num(a); ok {
+		if y, ok := num(b); ok {
+			switch {
+			case x < y:
+				return -1
+			case x > y:
+				return 1
+			}
+			return 0
+		}
+	}
+	return datom.CompareValue(a, b)
+}
+
+// find shapes the result.
+func (ev *evaluator) find(q *Query, rel *relation) (any, error) {
+	cols := make([]int, len(q.Find.Elems))
+	for i, e := range q.Find.Elems {
+		v, ok := e.(Var)
+		if !ok {
+			return nil, anomaly.New(anomaly.Unsupported, "query", "this :find element is not evaluated yet: %v", e)
+		}
+		if cols[i] = rel.col(v); cols[i] < 0 {
+			return nil, errorf(nil, "unknown variable %s in :find", v)
+		}
+	}
+	// A set of tuples: distinct by value.
+	seen := map[string]bool{}
+	var tuples [][]any
+	for _, row := range rel.rows {
+		var key strings.Builder
+		t := make([]any, len(cols))
+		for i, c := range cols {
+			key.WriteString(string(datom.AppendValueKey(nil, row[c])))
+			key.WriteByte(0)
+			t[i] = resultValue(row[c])
+		}
+		if k := key.String(); !seen[k] {
+			seen[k] = true
+			tuples = append(tuples, t)
+		}
+	}
+	switch q.Find.Kind {
+	case FindColl:
+		out := make([]any, len(tuples))
+		for i, t := range tuples {
+			out[i] = t[0]
+		}
+		return out, nil
+	case FindScalar:
+		if len(tuples) == 0 {
+			return nil, nil
+		}
+		return tuples[0][0], nil
+	case FindTuple:
+		if len(tuples) == 0 {
+			return nil, nil
+		}
+		return tuples[0], nil
+	}
+	if q.KeysKind != KeysNone {
+		out := make([]map[any]any, len(tuples))
+		for i, t := range tuples {
+			m := map[any]any{}
+			for j, k := range q.Keys {
+				var key any = k
+				switch q.KeysKind {
+				case KeysKeywords:
+					key = engine.Keyword(k)
+				case KeysSymbols:
+					key = engine.Symbol(k)
+				}
+				m[key] = t[j]
+			}
+			out[i] = m
+		}
+		return out, nil
+	}
+	return tuples, nil
+}
+
+// resultValue is a value as results carry it: entity ids as datom.E.
+func resultValue(v datom.Value) any {
+	if v.Type() == datom.TypeRef {
+		return v.Ref()
+	}
+	return engine.GoValue(v)
+}
