@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/stratadb/strata/anomaly"
@@ -124,6 +126,12 @@ func (ev *evaluator) clause(c Clause, rel *relation) (*relation, error) {
 		return ev.pattern(c, rel)
 	case *Pred:
 		return ev.pred(c, rel)
+	case *Fn:
+		return ev.fn(c, rel)
+	case *Not:
+		return ev.not(c, rel)
+	case *Or:
+		return ev.or(c, rel)
 	}
 	return nil, anomaly.New(anomaly.Unsupported, "query", "clause %s is not evaluated yet", c.Form())
 }
@@ -314,7 +322,37 @@ func (ev *evaluator) pred(p *Pred, rel *relation) (*relation, error) {
 	case ">=":
 		cmp = func(c int) bool { return c >= 0 }
 	default:
-		return nil, anomaly.New(anomaly.Unsupported, "query", "predicate %s is not evaluated yet (in %s)", p.Fn, p.form)
+		test, ok := predicates[p.Fn]
+		if !ok {
+			if _, isFn := functions[p.Fn]; !isFn {
+				return nil, errorf(nil, "unknown function %s (in %s)", p.Fn, p.form)
+			}
+		}
+		out := &relation{vars: rel.vars}
+		for _, row := range rel.rows {
+			args, err := ev.args(p.Args, rel, row, p.form)
+			if err != nil {
+				return nil, err
+			}
+			var keep bool
+			if ok {
+				if keep, err = test(ev, args); err != nil {
+					return nil, errorf(nil, "%v (in %s)", err, p.form)
+				}
+			} else {
+				// A function as a predicate: true unless it yields
+				// nothing, false or nil.
+				res, err := functions[p.Fn](ev, args)
+				if err != nil {
+					return nil, errorf(nil, "%v (in %s)", err, p.form)
+				}
+				keep = res != nil && !(res.Type() == datom.TypeBoolean && !res.Boolean())
+			}
+			if keep {
+				out.rows = append(out.rows, row)
+			}
+		}
+		return out, nil
 	}
 	if len(p.Args) != 2 {
 		return nil, errorf(nil, "%s takes 2 arguments here, not %d (in %s)", p.Fn, len(p.Args), p.form)
@@ -328,7 +366,7 @@ func (ev *evaluator) pred(p *Pred, rel *relation) (*relation, error) {
 			}
 			return row[j], nil
 		case Const:
-			return goToValue(t.V), nil
+			return constValue(t.V), nil
 		}
 		return datom.Value{}, errorf(nil, "%s takes variables and constants (in %s)", p.Fn, p.form)
 	}
@@ -375,31 +413,118 @@ func compareLoose(a, b datom.Value) int {
 	return datom.CompareValue(a, b)
 }
 
-// find shapes the result.
+// find shapes the result: distinct tuples of the :find variables (with
+// :with's, then dropped), aggregates computed per group of the others.
 func (ev *evaluator) find(q *Query, rel *relation) (any, error) {
-	cols := make([]int, len(q.Find.Elems))
+	type colOf struct {
+		col int
+		agg *AggElem
+	}
+	cols := make([]colOf, len(q.Find.Elems))
+	hasAgg := false
 	for i, e := range q.Find.Elems {
-		v, ok := e.(Var)
-		if !ok {
-			return nil, anomaly.New(anomaly.Unsupported, "query", "this :find element is not evaluated yet: %v", e)
-		}
-		if cols[i] = rel.col(v); cols[i] < 0 {
-			return nil, errorf(nil, "unknown variable %s in :find", v)
+		switch e := e.(type) {
+		case Var:
+			if cols[i].col = rel.col(e); cols[i].col < 0 {
+				return nil, errorf(nil, "unknown variable %s in :find", e)
+			}
+		case AggElem:
+			v := e.Args[len(e.Args)-1].(Var)
+			if cols[i].col = rel.col(v); cols[i].col < 0 {
+				return nil, errorf(nil, "unknown variable %s in :find", v)
+			}
+			cols[i].agg, hasAgg = &e, true
+		default:
+			return nil, anomaly.New(anomaly.Unsupported, "query", "pull in :find is not evaluated yet")
 		}
 	}
-	// A set of tuples: distinct by value.
-	seen := map[string]bool{}
-	var tuples [][]any
-	for _, row := range rel.rows {
-		var key strings.Builder
-		t := make([]any, len(cols))
-		for i, c := range cols {
-			key.WriteString(string(datom.AppendValueKey(nil, row[c])))
-			key.WriteByte(0)
-			t[i] = resultValue(row[c])
+	var withCols []int
+	for _, v := range q.With {
+		c := rel.col(v)
+		if c < 0 {
+			return nil, errorf(nil, "unknown variable %s in :with", v)
 		}
-		if k := key.String(); !seen[k] {
+		withCols = append(withCols, c)
+	}
+	// The set of rows over the find and with columns.
+	var setCols []int
+	for _, c := range cols {
+		if !slices.Contains(setCols, c.col) {
+			setCols = append(setCols, c.col)
+		}
+	}
+	for _, c := range withCols {
+		if !slices.Contains(setCols, c) {
+			setCols = append(setCols, c)
+		}
+	}
+	seen := map[string]bool{}
+	var rows [][]datom.Value
+	for _, row := range rel.rows {
+		if k := rowKey(row, setCols); !seen[k] {
 			seen[k] = true
+			rows = append(rows, row)
+		}
+	}
+	var tuples [][]any
+	if !hasAgg {
+		for _, row := range rows {
+			t := make([]any, len(cols))
+			for i, c := range cols {
+				t[i] = resultValue(row[c.col])
+			}
+			tuples = append(tuples, t)
+		}
+		// :with columns can repeat a tuple: keep it once.
+		if len(withCols) > 0 {
+			tuples = distinctTuples(tuples)
+		}
+	} else {
+		var groupCols []int
+		for _, c := range cols {
+			if c.agg == nil {
+				groupCols = append(groupCols, c.col)
+			}
+		}
+		type group struct {
+			row  []datom.Value
+			vals [][]datom.Value // per find element
+		}
+		groups := map[string]*group{}
+		var order []string
+		for _, row := range rows {
+			k := rowKey(row, groupCols)
+			g, ok := groups[k]
+			if !ok {
+				g = &group{row: row, vals: make([][]datom.Value, len(cols))}
+				groups[k] = g
+				order = append(order, k)
+			}
+			for i, c := range cols {
+				if c.agg != nil {
+					g.vals[i] = append(g.vals[i], row[c.col])
+				}
+			}
+		}
+		rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		if len(order) == 0 && len(groupCols) == 0 {
+			// Aggregates over nothing: one row (count 0), as Datomic.
+			groups[""], order = &group{vals: make([][]datom.Value, len(cols))}, []string{""}
+		}
+		for _, k := range order {
+			g := groups[k]
+			t := make([]any, len(cols))
+			for i, c := range cols {
+				if c.agg == nil {
+					t[i] = resultValue(g.row[c.col])
+					continue
+				}
+				v, err := aggregate(*c.agg, g.vals[i], rng)
+				if err != nil {
+					return nil, err
+				}
+				t[i] = v
+			}
 			tuples = append(tuples, t)
 		}
 	}
@@ -442,10 +567,31 @@ func (ev *evaluator) find(q *Query, rel *relation) (any, error) {
 	return tuples, nil
 }
 
+func distinctTuples(ts [][]any) [][]any {
+	seen := map[string]bool{}
+	out := ts[:0]
+	for _, t := range ts {
+		k := fmt.Sprintf("%#v", t)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // resultValue is a value as results carry it: entity ids as datom.E.
 func resultValue(v datom.Value) any {
 	if v.Type() == datom.TypeRef {
 		return v.Ref()
 	}
 	return engine.GoValue(v)
+}
+
+// anyVector returns an EDN vector's elements.
+func anyVector(v any) ([]any, bool) {
+	if vec, ok := v.(edn.Vector); ok {
+		return []any(vec), true
+	}
+	return nil, false
 }

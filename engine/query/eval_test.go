@@ -103,11 +103,18 @@ func TestRun(t *testing.T) {
 	// Refusals: unknown attribute, unbound predicate argument, not yet
 	// evaluated clauses.
 	for src, cat := range map[string]anomaly.Category{
-		`[:find ?e :where [?e :no/such 1]]`:                               anomaly.Incorrect,
-		`[:find ?e :where [(> ?a 1)] [?e :person/age ?a]]`:                anomaly.Incorrect,
-		`[:find ?e :where [?e :person/age ?a] (not [?e :person/friend])]`: anomaly.Unsupported,
+		`[:find ?e :where [?e :no/such 1]]`:                                             anomaly.Incorrect,
+		`[:find ?e :where [(> ?a 1)] [?e :person/age ?a]]`:                              anomaly.Incorrect,
+		`[:find ?e :in $ % :where [?e :person/age ?a] (r ?e)]`:                          anomaly.Unsupported,
+		`[:find ?e :where [?e :person/age ?a] [(no-such ?a)]]`:                          anomaly.Incorrect,
+		`[:find ?e :where [?e :person/age ?a] (not [?e :person/friend ?f] [(> ?z 1)])]`: anomaly.Incorrect,
 	} {
-		_, err := Run(context.Background(), mustParse(t, src), db)
+		q := mustParse(t, src)
+		in := []any{db}
+		if len(q.In) == 2 {
+			in = append(in, nil)
+		}
+		_, err := Run(context.Background(), q, in...)
 		if !errors.Is(err, cat) {
 			t.Errorf("%s: %v, want %s", src, err, cat)
 		}
@@ -172,5 +179,45 @@ func TestRunDifferential(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("%s:\n got  %v\n want %v", src, got, want)
 		}
+	}
+}
+
+func TestRunFunctionsNotOrAggregates(t *testing.T) {
+	db := peopleDB(t)
+	for src, want := range map[string]string{
+		// functions and bindings
+		`[:find ?n ?b :where [?e :person/name ?n] [?e :person/age ?a] [(+ ?a 1) ?b] [(> ?b 35)]]`:                 "ann41",
+		`[:find ?s :where [?e :person/name "bob"] [?e :person/age ?a] [(str "age-" ?a) ?s]]`:                      "age-30",
+		`[:find ?x :where [(ground [1 2 3]) [?x ...]]]`:                                                           "1 | 2 | 3",
+		`[:find ?a ?b :where [(ground [[1 2] [3 4]]) [[?a ?b]]]]`:                                                 "1 2 | 3 4",
+		`[:find ?a ?b :where [(tuple 1 "x") ?t] [(untuple ?t) [?a ?b]]]`:                                          "1x",
+		`[:find ?n ?g :where [?e :person/name ?n] [(get-else $ ?e :person/friend 0) ?g] [(= ?g 0)]]`:              "cid0",
+		`[:find ?n :where [?e :person/name ?n] [(missing? $ ?e :person/friend)]]`:                                 "cid",
+		`[:find ?n :where [?e :person/name ?n] [(clojure.string/starts-with? ?n "b")]]`:                           "bob",
+		`[:find ?n :where [?e :person/name ?n] [?e :person/age ?a] [(even? ?a)] [(subs ?n 0 1) ?i] [(= ?i "a")]]`: "ann",
+		// not, not-join, or, or-join
+		`[:find ?n :where [?e :person/name ?n] (not [?e :person/friend])]`:                                                               "cid",
+		`[:find ?n :where [?e :person/name ?n] (not-join [?e] [?e :person/friend ?f] [?f :person/age 20])]`:                              "cid | dan",
+		`[:find ?n :where [?e :person/name ?n] (or [?e :person/age 20] [?e :person/age 40])]`:                                            "ann | cid",
+		`[:find ?n :where [?e :person/name ?n] (or-join [?e] [?e :person/age 20] (and [?e :person/friend ?f] [?f :person/name "ann"]))]`: "cid | dan",
+		// aggregates
+		`[:find (count ?e) . :where [?e :person/name]]`:                                              "4",
+		`[:find ?a (count ?e) :where [?e :person/age ?a]]`:                                           "20 1 | 30 2 | 40 1",
+		`[:find (sum ?a) (min ?a) (max ?a) (count-distinct ?a) :with ?e :where [?e :person/age ?a]]`: "120 20 40 3",
+		`[:find (avg ?a) (median ?a) :with ?e :where [?e :person/age ?a]]`:                           "30 30",
+		`[:find (max 2 ?a) (min 1 ?a) :where [?e :person/age ?a]]`:                                   "[40 30] [20]",
+		`[:find (count ?e) . :where [?e :person/age 99]]`:                                            "0",
+	} {
+		if got := sorted(run(t, db, src)); got != want {
+			t.Errorf("%s\n  got  %s\n  want %s", src, got, want)
+		}
+	}
+	v := run(t, db, `[:find (variance ?a) (stddev ?a) :with ?e :where [?e :person/age ?a]]`).([][]any)
+	if len(v) != 1 || v[0][0].(float64) != 50 || v[0][1].(float64) < 7.07 || v[0][1].(float64) > 7.08 {
+		t.Errorf("variance/stddev %v", v)
+	}
+	s := run(t, db, `[:find (sample 2 ?n) . :where [_ :person/name ?n]]`).([]any)
+	if len(s) != 2 || s[0] == s[1] {
+		t.Errorf("sample %v", s)
 	}
 }
