@@ -27,7 +27,7 @@ func Run(ctx context.Context, q *Query, inputs ...any) (any, error) {
 	if len(inputs) != len(q.In) {
 		return nil, errorf(nil, "the query takes %d inputs, %d given", len(q.In), len(inputs))
 	}
-	ev := &evaluator{ctx: ctx, srcs: map[SrcVar]*engine.DB{}}
+	ev := &evaluator{ctx: ctx, srcs: map[SrcVar]*engine.DB{}, raw: map[Var]any{}}
 	rel := &relation{rows: [][]datom.Value{{}}} // one empty row: the join's identity
 	for i, in := range q.In {
 		switch in := in.(type) {
@@ -38,6 +38,7 @@ func Run(ctx context.Context, q *Query, inputs ...any) (any, error) {
 			}
 			ev.srcs[in.Src] = db
 		case ScalarInput:
+			ev.raw[in.Var] = inputs[i] // a pull pattern, as given
 			rel = product(rel, &relation{vars: []Var{in.Var}, rows: [][]datom.Value{{goToValue(inputs[i])}}})
 		case CollInput:
 			items, ok := inputs[i].([]any)
@@ -65,6 +66,7 @@ func Run(ctx context.Context, q *Query, inputs ...any) (any, error) {
 type evaluator struct {
 	ctx  context.Context
 	srcs map[SrcVar]*engine.DB
+	raw  map[Var]any // scalar inputs as given (pull patterns)
 }
 
 // relation is a set of bindings: rows of values for vars.
@@ -417,8 +419,10 @@ func compareLoose(a, b datom.Value) int {
 // :with's, then dropped), aggregates computed per group of the others.
 func (ev *evaluator) find(q *Query, rel *relation) (any, error) {
 	type colOf struct {
-		col int
-		agg *AggElem
+		col  int
+		agg  *AggElem
+		pull *engine.Pattern
+		db   *engine.DB
 	}
 	cols := make([]colOf, len(q.Find.Elems))
 	hasAgg := false
@@ -434,8 +438,29 @@ func (ev *evaluator) find(q *Query, rel *relation) (any, error) {
 				return nil, errorf(nil, "unknown variable %s in :find", v)
 			}
 			cols[i].agg, hasAgg = &e, true
-		default:
-			return nil, anomaly.New(anomaly.Unsupported, "query", "pull in :find is not evaluated yet")
+		case PullElem:
+			if cols[i].col = rel.col(e.Var); cols[i].col < 0 {
+				return nil, errorf(nil, "unknown variable %s in :find", e.Var)
+			}
+			db, ok := ev.srcs[e.Src]
+			if !ok {
+				return nil, errorf(nil, "pull reads source %s, which is not an input", e.Src)
+			}
+			pat := e.Pattern
+			if pv, isVar := pat.(Var); isVar {
+				pat = ev.raw[pv]
+			}
+			if _, isEDN := pat.(edn.Vector); isEDN {
+				var err error
+				if pat, err = engine.PatternFromEDN(pat); err != nil {
+					return nil, err
+				}
+			}
+			cp, err := db.CompilePattern(pat)
+			if err != nil {
+				return nil, err
+			}
+			cols[i].pull, cols[i].db = cp, db
 		}
 	}
 	var withCols []int
@@ -471,6 +496,18 @@ func (ev *evaluator) find(q *Query, rel *relation) (any, error) {
 		for _, row := range rows {
 			t := make([]any, len(cols))
 			for i, c := range cols {
+				if c.pull != nil {
+					v := row[c.col]
+					if v.Type() != datom.TypeRef {
+						return nil, errorf(nil, "pull of %s, which is not an entity", v)
+					}
+					m, err := c.db.PullPattern(ev.ctx, c.pull, v.Ref())
+					if err != nil {
+						return nil, err
+					}
+					t[i] = m
+					continue
+				}
 				t[i] = resultValue(row[c.col])
 			}
 			tuples = append(tuples, t)
@@ -515,6 +552,14 @@ func (ev *evaluator) find(q *Query, rel *relation) (any, error) {
 			g := groups[k]
 			t := make([]any, len(cols))
 			for i, c := range cols {
+				if c.pull != nil {
+					m, err := c.db.PullPattern(ev.ctx, c.pull, g.row[c.col].Ref())
+					if err != nil {
+						return nil, err
+					}
+					t[i] = m
+					continue
+				}
 				if c.agg == nil {
 					t[i] = resultValue(g.row[c.col])
 					continue

@@ -221,3 +221,25 @@ func TestRunFunctionsNotOrAggregates(t *testing.T) {
 		t.Errorf("sample %v", s)
 	}
 }
+
+func TestRunPull(t *testing.T) {
+	db := peopleDB(t)
+	rows := run(t, db, `[:find (pull ?e [:person/name {:person/friend [:person/name]}]) ?a :where [?e :person/age ?a] [(< ?a 35)]]`).([][]any)
+	var got []string
+	for _, r := range rows {
+		m := r[0].(map[any]any)
+		got = append(got, fmt.Sprint(m[engine.Keyword("person/name")], len(m), r[1]))
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != "bob2 30,cid1 20,dan2 30" {
+		t.Fatalf("pull %v", got)
+	}
+	pat, err := engine.ParsePatternEDN([]byte(`[:person/age]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := run(t, db, `[:find (pull ?e ?p) . :in $ ?p :where [?e :person/name "ann"]]`, pat)
+	if m.(map[any]any)[engine.Keyword("person/age")] != int64(40) {
+		t.Fatalf("pull with a pattern input: %v", m)
+	}
+}
