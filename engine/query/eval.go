@@ -50,6 +50,12 @@ func Run(ctx context.Context, q *Query, inputs ...any) (any, error) {
 				r.rows = append(r.rows, []datom.Value{goToValue(it)})
 			}
 			rel = product(rel, r)
+		case RulesInput:
+			rs, err := rulesInput(inputs[i])
+			if err != nil {
+				return nil, err
+			}
+			ev.rules = rs
 		default:
 			return nil, anomaly.New(anomaly.Unsupported, "query", "input %d: this binding form is not evaluated yet", i)
 		}
@@ -64,9 +70,10 @@ func Run(ctx context.Context, q *Query, inputs ...any) (any, error) {
 }
 
 type evaluator struct {
-	ctx  context.Context
-	srcs map[SrcVar]*engine.DB
-	raw  map[Var]any // scalar inputs as given (pull patterns)
+	ctx   context.Context
+	srcs  map[SrcVar]*engine.DB
+	raw   map[Var]any // scalar inputs as given (pull patterns)
+	rules *ruleSet
 }
 
 // relation is a set of bindings: rows of values for vars.
@@ -134,6 +141,8 @@ func (ev *evaluator) clause(c Clause, rel *relation) (*relation, error) {
 		return ev.not(c, rel)
 	case *Or:
 		return ev.or(c, rel)
+	case *RuleCall:
+		return ev.call(c, rel)
 	}
 	return nil, anomaly.New(anomaly.Unsupported, "query", "clause %s is not evaluated yet", c.Form())
 }

@@ -105,14 +105,14 @@ func TestRun(t *testing.T) {
 	for src, cat := range map[string]anomaly.Category{
 		`[:find ?e :where [?e :no/such 1]]`:                                             anomaly.Incorrect,
 		`[:find ?e :where [(> ?a 1)] [?e :person/age ?a]]`:                              anomaly.Incorrect,
-		`[:find ?e :in $ % :where [?e :person/age ?a] (r ?e)]`:                          anomaly.Unsupported,
+		`[:find ?e :in $ % :where [?e :person/age ?a] (r ?e)]`:                          anomaly.Incorrect,
 		`[:find ?e :where [?e :person/age ?a] [(no-such ?a)]]`:                          anomaly.Incorrect,
 		`[:find ?e :where [?e :person/age ?a] (not [?e :person/friend ?f] [(> ?z 1)])]`: anomaly.Incorrect,
 	} {
 		q := mustParse(t, src)
 		in := []any{db}
 		if len(q.In) == 2 {
-			in = append(in, nil)
+			in = append(in, `[[(other ?x) [?x :person/age 1]]]`)
 		}
 		_, err := Run(context.Background(), q, in...)
 		if !errors.Is(err, cat) {
@@ -241,5 +241,96 @@ func TestRunPull(t *testing.T) {
 	m := run(t, db, `[:find (pull ?e ?p) . :in $ ?p :where [?e :person/name "ann"]]`, pat)
 	if m.(map[any]any)[engine.Keyword("person/age")] != int64(40) {
 		t.Fatalf("pull with a pattern input: %v", m)
+	}
+}
+
+func TestRunRules(t *testing.T) {
+	db := peopleDB(t)
+	rules := `[[(friend-of ?a ?b) [?a :person/friend ?b]]
+	           [(reach ?a ?b) [?a :person/friend ?b]]
+	           [(reach ?a ?b) [?a :person/friend ?x] (reach ?x ?b)]
+	           [(older [?x] ?y) [?x :person/age ?ax] [?y :person/age ?ay] [(> ?ax ?ay)]]
+	           [(named ?e ?n) [?e :person/name ?n]]
+	           [(adult-or-young ?e) [?e :person/age ?a] [(> ?a 35)]]
+	           [(adult-or-young ?e) [?e :person/age ?a] [(< ?a 25)]]]`
+	for src, want := range map[string]string{
+		`[:find ?n :in $ % :where (named ?e "ann") (friend-of ?e ?f) (named ?f ?n)]`:            "bob | cid",
+		`[:find ?n :in $ % :where (named ?e "dan") (reach ?e ?f) (named ?f ?n)]`:                "ann | bob | cid",
+		`[:find ?n :in $ % :where (named ?e "cid") (reach ?e ?f) (named ?f ?n)]`:                "",
+		`[:find ?n :in $ % :where (named ?x "bob") (older ?x ?y) (named ?y ?n)]`:                "cid",
+		`[:find ?n :in $ % :where (adult-or-young ?e) (named ?e ?n)]`:                           "ann | cid",
+		`[:find ?a ?b :in $ % :where (reach ?x ?y) (named ?x ?a) (named ?y ?b) [(= ?a "bob")]]`: "bobcid",
+	} {
+		q := mustParse(t, src)
+		out, err := Run(context.Background(), q, db, rules)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if got := sorted(out); got != want {
+			t.Errorf("%s\n  got  %s\n  want %s", src, got, want)
+		}
+	}
+	// A required variable left unbound is refused.
+	q := mustParse(t, `[:find ?y :in $ % :where (older ?x ?y)]`)
+	if _, err := Run(context.Background(), q, db, rules); !errors.Is(err, anomaly.Incorrect) || !strings.Contains(err.Error(), "requires ?x") {
+		t.Fatalf("unbound required variable: %v", err)
+	}
+}
+
+// Recursive rules against a brute-force transitive closure on random
+// graphs (cycles included).
+func TestRunRulesDifferential(t *testing.T) {
+	ctx := context.Background()
+	for seed := range 5 {
+		rng := rand.New(rand.NewPCG(uint64(seed), 11))
+		db := peopleDB(t)
+		var ops []engine.Op
+		n := 25
+		for i := range n {
+			ops = append(ops, engine.Map{ID: engine.TempID(fmt.Sprint("g", i)), Attrs: []engine.KV{{A: engine.Keyword("person/name"), V: fmt.Sprint("g", i)}}})
+		}
+		edges := map[[2]int]bool{}
+		for range 35 {
+			a, b := rng.IntN(n), rng.IntN(n)
+			edges[[2]int{a, b}] = true
+			ops = append(ops, engine.Add{E: engine.TempID(fmt.Sprint("g", a)), A: engine.Keyword("person/friend"), V: engine.TempID(fmt.Sprint("g", b))})
+		}
+		rep, err := db.With(ctx, ops, engine.TxOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reach := map[[2]int]bool{}
+		for e := range edges {
+			reach[e] = true
+		}
+		for changed := true; changed; {
+			changed = false
+			for x := range reach {
+				for y := range reach {
+					if x[1] == y[0] && !reach[[2]int{x[0], y[1]}] {
+						reach[[2]int{x[0], y[1]}] = true
+						changed = true
+					}
+				}
+			}
+		}
+		want := map[string]bool{}
+		for r := range reach {
+			want[fmt.Sprint("g", r[0], "g", r[1])] = true
+		}
+		q := mustParse(t, `[:find ?a ?b :in $ % :where (reach ?x ?y) [?x :person/name ?a] [?y :person/name ?b]]`)
+		out, err := Run(ctx, q, rep.DBAfter, `[[(reach ?a ?b) [?a :person/friend ?b]] [(reach ?a ?b) (reach ?a ?x) (reach ?x ?b)]]`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, r := range out.([][]any) {
+			if strings.HasPrefix(r[0].(string), "g") {
+				got[fmt.Sprint(r[0], r[1])] = true
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("seed %d: %d pairs, want %d", seed, len(got), len(want))
+		}
 	}
 }
