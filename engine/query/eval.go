@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/stratadb/strata/anomaly"
 	"github.com/stratadb/strata/datom"
@@ -21,13 +22,49 @@ import (
 // rules, aggregates, pull in :find) are refused with an unsupported error
 // that names them.
 
+// Options of a query run.
+type Options struct {
+	// Timeout bounds the run (0: none but ctx's); past it the run fails
+	// with interrupted.
+	Timeout time.Duration
+	// Offset and Limit cut a relation result (Limit 0: all).
+	Offset, Limit int
+	// Funcs and Aggs are functions and aggregates registered in Go,
+	// called by name from clauses and :find. Arguments arrive as Go values
+	// (entity ids as datom.E); results become values the same way.
+	Funcs map[string]func(args []any) (any, error)
+	Aggs  map[string]func(vals []any) (any, error)
+}
+
+// Q parses a query from EDN and runs it with its inputs.
+func Q(ctx context.Context, src string, opts Options, inputs ...any) (any, error) {
+	q, err := Parse([]byte(src))
+	if err != nil {
+		return nil, err
+	}
+	return RunWith(ctx, q, opts, inputs...)
+}
+
 // Run evaluates q with its inputs, in :in's order (a *engine.DB for each
-// source; for a scalar, a value; for a collection, a []any).
+// source; for a scalar, a value; for a collection, a []any; for %, rules).
 func Run(ctx context.Context, q *Query, inputs ...any) (any, error) {
+	return RunWith(ctx, q, Options{}, inputs...)
+}
+
+// RunWith is Run with options.
+func RunWith(ctx context.Context, q *Query, opts Options, inputs ...any) (any, error) {
 	if len(inputs) != len(q.In) {
 		return nil, errorf(nil, "the query takes %d inputs, %d given", len(q.In), len(inputs))
 	}
-	ev := &evaluator{ctx: ctx, srcs: map[SrcVar]*engine.DB{}, raw: map[Var]any{}}
+	if opts.Offset < 0 || opts.Limit < 0 {
+		return nil, errorf(nil, "offset %d and limit %d must not be negative", opts.Offset, opts.Limit)
+	}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	ev := &evaluator{ctx: ctx, srcs: map[SrcVar]*engine.DB{}, raw: map[Var]any{}, opts: opts}
 	rel := &relation{rows: [][]datom.Value{{}}} // one empty row: the join's identity
 	for i, in := range q.In {
 		switch in := in.(type) {
@@ -66,7 +103,18 @@ func Run(ctx context.Context, q *Query, inputs ...any) (any, error) {
 			return nil, err
 		}
 	}
-	return ev.find(q, rel)
+	out, err := ev.find(q, rel)
+	if err != nil {
+		return nil, err
+	}
+	if tuples, ok := out.([][]any); ok && (opts.Offset > 0 || opts.Limit > 0) {
+		tuples = tuples[min(opts.Offset, len(tuples)):]
+		if opts.Limit > 0 {
+			tuples = tuples[:min(opts.Limit, len(tuples))]
+		}
+		out = tuples
+	}
+	return out, nil
 }
 
 type evaluator struct {
@@ -74,6 +122,7 @@ type evaluator struct {
 	srcs  map[SrcVar]*engine.DB
 	raw   map[Var]any // scalar inputs as given (pull patterns)
 	rules *ruleSet
+	opts  Options
 }
 
 // relation is a set of bindings: rows of values for vars.
@@ -130,6 +179,9 @@ func goToValue(v any) datom.Value {
 }
 
 func (ev *evaluator) clause(c Clause, rel *relation) (*relation, error) {
+	if err := ev.ctx.Err(); err != nil {
+		return nil, anomaly.Wrap(anomaly.Interrupted, "query", err)
+	}
 	switch c := c.(type) {
 	case *Pattern:
 		return ev.pattern(c, rel)
@@ -218,6 +270,9 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 					known[i], has[i] = row[j], true
 				}
 			}
+		}
+		if err := ev.ctx.Err(); err != nil {
+			return nil, anomaly.Wrap(anomaly.Interrupted, "query", err)
 		}
 		if err := ev.scan(db, known, has, func(d datom.Datom) {
 			vals := [4]datom.Value{datom.Ref(d.E), datom.Ref(d.A), d.V, datom.Ref(d.Tx)}
@@ -334,10 +389,12 @@ func (ev *evaluator) pred(p *Pred, rel *relation) (*relation, error) {
 		cmp = func(c int) bool { return c >= 0 }
 	default:
 		test, ok := predicates[p.Fn]
-		if !ok {
-			if _, isFn := functions[p.Fn]; !isFn {
-				return nil, errorf(nil, "unknown function %s (in %s)", p.Fn, p.form)
-			}
+		fnImpl, isFn := functions[p.Fn]
+		if user, isUser := ev.opts.Funcs[p.Fn]; isUser {
+			ok, fnImpl, isFn = false, userFunction(user), true
+		}
+		if !ok && !isFn {
+			return nil, errorf(nil, "unknown function %s (in %s)", p.Fn, p.form)
 		}
 		out := &relation{vars: rel.vars}
 		for _, row := range rel.rows {
@@ -353,7 +410,7 @@ func (ev *evaluator) pred(p *Pred, rel *relation) (*relation, error) {
 			} else {
 				// A function as a predicate: true unless it yields
 				// nothing, false or nil.
-				res, err := functions[p.Fn](ev, args)
+				res, err := fnImpl(ev, args)
 				if err != nil {
 					return nil, errorf(nil, "%v (in %s)", err, p.form)
 				}
@@ -571,6 +628,18 @@ func (ev *evaluator) find(q *Query, rel *relation) (any, error) {
 				}
 				if c.agg == nil {
 					t[i] = resultValue(g.row[c.col])
+					continue
+				}
+				if user, ok := ev.opts.Aggs[c.agg.Fn]; ok {
+					in := make([]any, len(g.vals[i]))
+					for j, v := range g.vals[i] {
+						in[j] = resultValue(v)
+					}
+					v, err := user(in)
+					if err != nil {
+						return nil, errorf(nil, "aggregate %s: %v", c.agg.Fn, err)
+					}
+					t[i] = v
 					continue
 				}
 				v, err := aggregate(*c.agg, g.vals[i], rng)

@@ -245,6 +245,9 @@ func (ev *evaluator) or(o *Or, rel *relation) (*relation, error) {
 // fn evaluates a function expression and binds its result.
 func (ev *evaluator) fn(f *Fn, rel *relation) (*relation, error) {
 	impl, ok := functions[f.Fn]
+	if user, isUser := ev.opts.Funcs[f.Fn]; isUser {
+		impl, ok = userFunction(user), true
+	}
 	if !ok {
 		return nil, errorf(nil, "unknown function %s (in %s)", f.Fn, f.form)
 	}
@@ -776,4 +779,26 @@ func aggregate(a AggElem, vals []datom.Value, rng *rand.Rand) (any, error) {
 		return goVals(d[:min(k, len(d))]), nil
 	}
 	return nil, anomaly.New(anomaly.Incorrect, "query", "unknown aggregate %s", a.Fn)
+}
+
+// userFunction adapts a function registered in Go.
+func userFunction(f func(args []any) (any, error)) function {
+	return func(_ *evaluator, args []argument) (*datom.Value, error) {
+		in := make([]any, len(args))
+		for i, a := range args {
+			if a.db != nil {
+				in[i] = a.db
+				continue
+			}
+			in[i] = resultValue(a.v)
+		}
+		out, err := f(in)
+		if err != nil || out == nil {
+			return nil, err
+		}
+		if seq, ok := out.([]any); ok {
+			return val(constValue(seq))
+		}
+		return val(goToValue(out))
+	}
 }

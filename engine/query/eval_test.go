@@ -334,3 +334,52 @@ func TestRunRulesDifferential(t *testing.T) {
 		}
 	}
 }
+
+func TestRunOptions(t *testing.T) {
+	ctx := context.Background()
+	db := peopleDB(t)
+	opts := Options{
+		Funcs: map[string]func([]any) (any, error){
+			"my/double":   func(a []any) (any, error) { return a[0].(int64) * 2, nil },
+			"my/teen?":    func(a []any) (any, error) { return a[0].(int64) < 25, nil },
+			"my/initials": func(a []any) (any, error) { return []any{a[0].(string)[:1], a[1].(string)[:1]}, nil },
+		},
+		Aggs: map[string]func([]any) (any, error){
+			"my/spread": func(vs []any) (any, error) {
+				lo, hi := vs[0].(int64), vs[0].(int64)
+				for _, v := range vs {
+					lo, hi = min(lo, v.(int64)), max(hi, v.(int64))
+				}
+				return hi - lo, nil
+			},
+		},
+	}
+	out, err := Q(ctx, `[:find ?n ?d :where [?e :person/name ?n] [?e :person/age ?a] [(my/teen? ?a)] [(my/double ?a) ?d]]`, opts, db)
+	if err != nil || sorted(out) != "cid40" {
+		t.Fatalf("user function: %v, %v", sorted(out), err)
+	}
+	out, err = Q(ctx, `[:find [?i ?j] :where [?e :person/name "ann"] [(my/initials "ann" "bob") [?i ?j]]]`, opts, db)
+	if err != nil || fmt.Sprint(out) != "[a b]" {
+		t.Fatalf("user function with a tuple: %v, %v", out, err)
+	}
+	out, err = Q(ctx, `[:find (my/spread ?a) . :with ?e :where [?e :person/age ?a]]`, opts, db)
+	if err != nil || out != int64(20) {
+		t.Fatalf("user aggregate: %v, %v", out, err)
+	}
+	all, err := Q(ctx, `[:find ?n :where [_ :person/name ?n]]`, Options{}, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := Q(ctx, `[:find ?n :where [_ :person/name ?n]]`, Options{Offset: 1, Limit: 2}, db)
+	if err != nil || len(page.([][]any)) != 2 || fmt.Sprint(page.([][]any)[0]) != fmt.Sprint(all.([][]any)[1]) {
+		t.Fatalf("offset and limit: %v, %v", page, err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := Q(cctx, `[:find ?n :where [_ :person/name ?n]]`, Options{}, db); !errors.Is(err, anomaly.Interrupted) {
+		t.Fatalf("a cancelled query: %v", err)
+	}
+	if _, err := Q(ctx, `[:find ?n :where [_ :person/name ?n]]`, Options{Limit: -1}, db); !errors.Is(err, anomaly.Incorrect) {
+		t.Fatalf("a negative limit: %v", err)
+	}
+}

@@ -139,7 +139,7 @@ func (ev *evaluator) call(c *RuleCall, rel *relation) (*relation, error) {
 			srcs[k] = v
 		}
 		srcs["$"] = db
-		sub = &evaluator{ctx: ev.ctx, srcs: srcs, raw: ev.raw, rules: ev.rules}
+		sub = &evaluator{ctx: ev.ctx, srcs: srcs, raw: ev.raw, rules: ev.rules, opts: ev.opts}
 	}
 	var heads *relation // the rule's tuples, over its head variables
 	var err error
