@@ -53,11 +53,30 @@ func Run(ctx context.Context, q *Query, inputs ...any) (any, error) {
 
 // RunWith is Run with options.
 func RunWith(ctx context.Context, q *Query, opts Options, inputs ...any) (any, error) {
+	out, _, err := runQuery(ctx, q, opts, inputs)
+	return out, err
+}
+
+// Explain runs q and returns, with its result, the plan of its :where
+// clauses in the order they ran, each with its estimate and the rows in
+// and out.
+func Explain(ctx context.Context, q *Query, opts Options, inputs ...any) (any, []PlanStep, error) {
+	out, ev, err := runQuery(ctx, q, opts, inputs)
+	if ev == nil {
+		return out, nil, err
+	}
+	return out, ev.lastSteps, err
+}
+
+// FormatPlan prints a plan, one step a line.
+func FormatPlan(steps []PlanStep) string { return explainSteps(steps) }
+
+func runQuery(ctx context.Context, q *Query, opts Options, inputs []any) (any, *evaluator, error) {
 	if len(inputs) != len(q.In) {
-		return nil, errorf(nil, "the query takes %d inputs, %d given", len(q.In), len(inputs))
+		return nil, nil, errorf(nil, "the query takes %d inputs, %d given", len(q.In), len(inputs))
 	}
 	if opts.Offset < 0 || opts.Limit < 0 {
-		return nil, errorf(nil, "offset %d and limit %d must not be negative", opts.Offset, opts.Limit)
+		return nil, nil, errorf(nil, "offset %d and limit %d must not be negative", opts.Offset, opts.Limit)
 	}
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -71,7 +90,7 @@ func RunWith(ctx context.Context, q *Query, opts Options, inputs ...any) (any, e
 		case SrcInput:
 			db, ok := inputs[i].(*engine.DB)
 			if !ok {
-				return nil, errorf(nil, "input %d (%s) must be a database, not %T", i, in.Src, inputs[i])
+				return nil, nil, errorf(nil, "input %d (%s) must be a database, not %T", i, in.Src, inputs[i])
 			}
 			ev.srcs[in.Src] = db
 		case ScalarInput:
@@ -80,7 +99,7 @@ func RunWith(ctx context.Context, q *Query, opts Options, inputs ...any) (any, e
 		case CollInput:
 			items, ok := inputs[i].([]any)
 			if !ok {
-				return nil, errorf(nil, "input %d ([%s ...]) must be a collection, not %T", i, in.Var, inputs[i])
+				return nil, nil, errorf(nil, "input %d ([%s ...]) must be a collection, not %T", i, in.Var, inputs[i])
 			}
 			r := &relation{vars: []Var{in.Var}}
 			for _, it := range items {
@@ -90,22 +109,23 @@ func RunWith(ctx context.Context, q *Query, opts Options, inputs ...any) (any, e
 		case RulesInput:
 			rs, err := rulesInput(inputs[i])
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			ev.rules = rs
 		default:
-			return nil, anomaly.New(anomaly.Unsupported, "query", "input %d: this binding form is not evaluated yet", i)
+			return nil, nil, anomaly.New(anomaly.Unsupported, "query", "input %d: this binding form is not evaluated yet", i)
 		}
 	}
-	for _, c := range q.Where {
-		var err error
-		if rel, err = ev.clause(c, rel); err != nil {
-			return nil, err
-		}
+	var steps []PlanStep
+	ev.steps = &steps
+	rel, err := ev.conj(q.Where, rel)
+	if err != nil {
+		return nil, ev, err
 	}
+	ev.lastSteps = steps
 	out, err := ev.find(q, rel)
 	if err != nil {
-		return nil, err
+		return nil, ev, err
 	}
 	if tuples, ok := out.([][]any); ok && (opts.Offset > 0 || opts.Limit > 0) {
 		tuples = tuples[min(opts.Offset, len(tuples)):]
@@ -114,7 +134,7 @@ func RunWith(ctx context.Context, q *Query, opts Options, inputs ...any) (any, e
 		}
 		out = tuples
 	}
-	return out, nil
+	return out, ev, nil
 }
 
 type evaluator struct {
@@ -123,6 +143,12 @@ type evaluator struct {
 	raw   map[Var]any // scalar inputs as given (pull patterns)
 	rules *ruleSet
 	opts  Options
+	// counts memoizes the planner's counts of pattern constants.
+	counts map[string]int
+	// steps records the top level's plan when explaining.
+	steps     *[]PlanStep
+	lastSteps []PlanStep
+	written   bool // run clauses in the order written (no planning)
 }
 
 // relation is a set of bindings: rows of values for vars.
@@ -324,6 +350,11 @@ func containsVar(vs []Var, v Var) bool {
 // scan calls fn with the current datoms matching the known positions
 // (E, A, V, Tx), through the index their leading components allow.
 func (ev *evaluator) scan(db *engine.DB, known []datom.Value, has []bool, fn func(datom.Datom)) error {
+	return ev.scanUntil(db, known, has, func(d datom.Datom) error { fn(d); return nil })
+}
+
+// scanUntil is scan whose callback can stop it (its error is returned).
+func (ev *evaluator) scanUntil(db *engine.DB, known []datom.Value, has []bool, fn func(datom.Datom) error) error {
 	ref := func(i int) (datom.E, bool) {
 		if !has[i] {
 			return 0, false
@@ -366,7 +397,9 @@ func (ev *evaluator) scan(db *engine.DB, known []datom.Value, has []bool, fn fun
 			has[2] && !datom.EqualValue(d.V, known[2]) || has[3] && !(known[3].Type() == datom.TypeRef && d.Tx == known[3].Ref()) {
 			continue
 		}
-		fn(d)
+		if err := fn(d); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -123,12 +123,30 @@ func clauseVars(c Clause, into *[]Var) {
 	}
 }
 
-// sub evaluates clauses starting from rel.
+// sub evaluates a conjunction of clauses (a body of not, or, a rule)
+// starting from rel.
 func (ev *evaluator) sub(cs []Clause, rel *relation) (*relation, error) {
-	for _, c := range cs {
+	saved := ev.steps
+	ev.steps = nil // only the top level is explained
+	defer func() { ev.steps = saved }()
+	return ev.conj(cs, rel)
+}
+
+// conj runs clauses in the planner's order (or as written), recording
+// the steps when explaining.
+func (ev *evaluator) conj(cs []Clause, rel *relation) (*relation, error) {
+	order, est := cs, make([]int, len(cs))
+	if !ev.written {
+		order, est = ev.order(cs, rel.vars)
+	}
+	for i, c := range order {
+		in := len(rel.rows)
 		var err error
 		if rel, err = ev.clause(c, rel); err != nil {
 			return nil, err
+		}
+		if ev.steps != nil {
+			*ev.steps = append(*ev.steps, PlanStep{Clause: c.Form(), Estimate: est[i], RowsIn: in, RowsOut: len(rel.rows)})
 		}
 	}
 	return rel, nil

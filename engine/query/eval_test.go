@@ -104,7 +104,7 @@ func TestRun(t *testing.T) {
 	// evaluated clauses.
 	for src, cat := range map[string]anomaly.Category{
 		`[:find ?e :where [?e :no/such 1]]`:                                             anomaly.Incorrect,
-		`[:find ?e :where [(> ?a 1)] [?e :person/age ?a]]`:                              anomaly.Incorrect,
+		`[:find ?e :where [(> ?z 1)] [?e :person/age ?a]]`:                              anomaly.Incorrect,
 		`[:find ?e :in $ % :where [?e :person/age ?a] (r ?e)]`:                          anomaly.Incorrect,
 		`[:find ?e :where [?e :person/age ?a] [(no-such ?a)]]`:                          anomaly.Incorrect,
 		`[:find ?e :where [?e :person/age ?a] (not [?e :person/friend ?f] [(> ?z 1)])]`: anomaly.Incorrect,
@@ -381,5 +381,47 @@ func TestRunOptions(t *testing.T) {
 	}
 	if _, err := Q(ctx, `[:find ?n :where [_ :person/name ?n]]`, Options{Limit: -1}, db); !errors.Is(err, anomaly.Incorrect) {
 		t.Fatalf("a negative limit: %v", err)
+	}
+}
+
+// The planner runs a query's clauses in the same order whatever order
+// they are written in, the selective pattern first; explain shows it.
+func TestPlanner(t *testing.T) {
+	ctx := context.Background()
+	db := peopleDB(t)
+	var ops []engine.Op
+	for i := range 500 {
+		ops = append(ops, engine.Map{ID: engine.TempID(fmt.Sprint("p", i)), Attrs: []engine.KV{
+			{A: engine.Keyword("person/name"), V: fmt.Sprint("p", i)}, {A: engine.Keyword("person/age"), V: int64(i % 50)}}})
+	}
+	rep, err := db.With(ctx, ops, engine.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db = rep.DBAfter
+	good := `[:find ?n2 :where [?e :person/name "p7"] [?e :person/age ?a] [?e2 :person/age ?a] [?e2 :person/name ?n2]]`
+	bad := `[:find ?n2 :where [?e2 :person/name ?n2] [?e2 :person/age ?a] [?e :person/age ?a] [?e :person/name "p7"]]`
+	var plans []string
+	var results []string
+	for _, src := range []string{good, bad} {
+		out, steps, err := Explain(ctx, mustParse(t, src), Options{}, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, sorted(out))
+		var order []string
+		for _, s := range steps {
+			order = append(order, s.Clause)
+		}
+		plans = append(plans, strings.Join(order, " "))
+		if steps[0].Clause != `[?e :person/name "p7"]` || steps[0].RowsOut != 1 {
+			t.Fatalf("%s: the plan starts with %s (%d rows)\n%s", src, steps[0].Clause, steps[0].RowsOut, FormatPlan(steps))
+		}
+	}
+	if plans[0] != plans[1] || results[0] != results[1] {
+		t.Fatalf("plans differ:\n%s\n%s", plans[0], plans[1])
+	}
+	if !strings.Contains(results[0], "p57") || len(strings.Split(results[0], " | ")) != 10 {
+		t.Fatalf("result %s", results[0])
 	}
 }
