@@ -17,6 +17,7 @@ import (
 
 	"github.com/stratadb/strata/datom"
 	"github.com/stratadb/strata/engine"
+	"github.com/stratadb/strata/engine/query"
 )
 
 // BenchmarkPeople runs the "people" tasks of Datascript's own benchmark
@@ -56,9 +57,10 @@ import (
 //	pull-many-ids  not in Datascript's bench: (d/pull-many db [:name :last-name :age :salary] ids)
 //	               over the 10,000 slice-eavt people of db100k (strata DB.PullMany).
 //
-// Datascript's queries (q1–q4, qpred), rules, init and the serialization
-// tasks are not here: strata's engine has no query engine or init-from-datoms
-// yet.
+//	q1 … q4, qpred1, qpred2  Datascript's queries on db100k (engine/query, parsed once);
+//	q2-swapped     q2 with its two clauses in the other order (the planner should not care).
+//
+// Datascript's rules tasks, init and the serialization tasks are not here yet.
 //
 // Both sides compute a check of each task's result (datoms left in the
 // database, characters read, scalar values pulled) and the benchmark fails if
@@ -159,6 +161,13 @@ var peopleTasks = []peopleTask{
 	{"pull-many", pullTask([]any{engine.Keyword("db/id"), engine.Keyword("last-name"), engine.Keyword("alias"),
 		engine.Keyword("sex"), engine.Keyword("age"), engine.Keyword("salary"), followsAll})},
 	{"pull-wildcard", pullTask([]any{"*", followsAll})},
+	{"q1", queryTask(`[:find ?e :where [?e :name "Ivan"]]`)},
+	{"q2", queryTask(`[:find ?e ?a :where [?e :name "Ivan"] [?e :age ?a]]`)},
+	{"q2-swapped", queryTask(`[:find ?e ?a :where [?e :age ?a] [?e :name "Ivan"]]`)},
+	{"q3", queryTask(`[:find ?e ?a :where [?e :name "Ivan"] [?e :age ?a] [?e :sex :male]]`)},
+	{"q4", queryTask(`[:find ?e ?l ?a :where [?e :name "Ivan"] [?e :last-name ?l] [?e :age ?a] [?e :sex :male]]`)},
+	{"qpred1", queryTask(`[:find ?e ?s :where [?e :salary ?s] [(> ?s 50000)]]`)},
+	{"qpred2", queryTask(`[:find ?e ?s :in $ ?min_s :where [?e :salary ?s] [(> ?s ?min_s)]]`, int64(50000))},
 	{"pull-many-ids", func(b *testing.B, f *peopleFixture) func() int {
 		pattern := []any{engine.Keyword("name"), engine.Keyword("last-name"), engine.Keyword("age"), engine.Keyword("salary")}
 		ids := make([]datom.E, len(f.w.SliceIDs))
@@ -438,4 +447,23 @@ func parseDatascriptLine(out []byte, task string) (*datascriptResult, error) {
 		}
 	}
 	return nil, errors.New("no result for the task")
+}
+
+// queryTask runs a query on db100k (parsed once, as Datascript caches
+// parsed queries); its check is the number of result tuples.
+func queryTask(src string, args ...any) func(b *testing.B, f *peopleFixture) func() int {
+	return func(b *testing.B, f *peopleFixture) func() int {
+		q, err := query.Parse([]byte(src))
+		if err != nil {
+			b.Fatal(err)
+		}
+		in := append([]any{f.db100k}, args...)
+		return func() int {
+			out, err := query.Run(peopleCtx, q, in...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return len(out.([][]any))
+		}
+	}
 }

@@ -103,6 +103,9 @@ const pullDB = d.db_with(emptyDB, w.tree.map((n) => {
 
 const userDatoms = (db) => d.datoms(db, ":eavt").length;
 
+// size is the number of tuples of a query result.
+const size = (r) => (r.length !== undefined ? r.length : r.size);
+
 // leaves counts the scalar values of a pull result, recursively.
 function leaves(x) {
   if (Array.isArray(x)) return x.reduce((n, y) => n + leaves(y), 0);
@@ -175,6 +178,23 @@ const tasks = {
   "pull-wildcard": {
     run: () => d.pull(pullDB, '[* {"follows" ...}]', 1),
     check: leaves,
+  },
+  // The queries of Datascript's bench (q1-q4, qpred1, qpred2) on db100k,
+  // and q2 with its clauses swapped (the written order is the plan in
+  // Datascript). Attributes are strings and :sex values ":male" strings,
+  // as this script stores them. check: the number of result tuples.
+  "q1": { run: () => d.q('[:find ?e :where [?e "name" "Ivan"]]', db100k), check: size },
+  "q2": { run: () => d.q('[:find ?e ?a :where [?e "name" "Ivan"] [?e "age" ?a]]', db100k), check: size },
+  "q2-swapped": { run: () => d.q('[:find ?e ?a :where [?e "age" ?a] [?e "name" "Ivan"]]', db100k), check: size },
+  "q3": { run: () => d.q('[:find ?e ?a :where [?e "name" "Ivan"] [?e "age" ?a] [?e "sex" ":male"]]', db100k), check: size },
+  "q4": {
+    run: () => d.q('[:find ?e ?l ?a :where [?e "name" "Ivan"] [?e "last-name" ?l] [?e "age" ?a] [?e "sex" ":male"]]', db100k),
+    check: size,
+  },
+  "qpred1": { run: () => d.q('[:find ?e ?s :where [?e "salary" ?s] [(> ?s 50000)]]', db100k), check: size },
+  "qpred2": {
+    run: () => d.q('[:find ?e ?s :in $ ?min_s :where [?e "salary" ?s] [(> ?s ?min_s)]]', db100k, 50000),
+    check: size,
   },
   // pull-many-ids (not in Datascript's bench): d/pull-many of
   // [:name :last-name :age :salary] over the 10,000 slice entities.
