@@ -283,41 +283,68 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 	}
 	out := &relation{vars: outVars(rel, p)}
 	newVars := out.vars[len(rel.vars):]
-	for _, row := range rel.rows {
-		// The pattern's known positions: constants, then the row's values.
-		known := make([]datom.Value, 4)
-		has := make([]bool, 4)
+	// Per position, precomputed: the row column of a bound variable, the
+	// first position of a variable repeated in the pattern, and the
+	// positions that supply the new variables.
+	boundCol := [4]int{-1, -1, -1, -1}
+	firstPos := [4]int{-1, -1, -1, -1}
+	for i, t := range p.Terms {
+		v, ok := t.(Var)
+		if !ok {
+			continue
+		}
+		boundCol[i] = rel.col(v)
+		for k := range i {
+			if p.Terms[k] == Term(v) {
+				firstPos[i] = k
+				break
+			}
+		}
+	}
+	newPos := make([]int, len(newVars))
+	for j, v := range newVars {
 		for i, t := range p.Terms {
-			switch t := t.(type) {
+			if t == Term(v) {
+				newPos[j] = i
+				break
+			}
+		}
+	}
+	var known [4]datom.Value
+	var has [4]bool
+	for r, row := range rel.rows {
+		// The pattern's known positions: constants, then the row's values.
+		for i, t := range p.Terms {
+			switch t.(type) {
 			case Const:
 				known[i], has[i] = consts[i], true
 			case Var:
-				if j := rel.col(t); j >= 0 {
+				if j := boundCol[i]; j >= 0 {
 					known[i], has[i] = row[j], true
+				} else {
+					has[i] = false
 				}
+			default:
+				has[i] = false
 			}
 		}
-		if err := ev.ctx.Err(); err != nil {
-			return nil, anomaly.Wrap(anomaly.Interrupted, "query", err)
+		if r%256 == 0 {
+			if err := ev.ctx.Err(); err != nil {
+				return nil, anomaly.Wrap(anomaly.Interrupted, "query", err)
+			}
 		}
-		if err := ev.scan(db, known, has, func(d datom.Datom) {
+		if err := ev.scan(db, known[:], has[:], func(d datom.Datom) {
 			vals := [4]datom.Value{datom.Ref(d.E), datom.Ref(d.A), d.V, datom.Ref(d.Tx)}
 			// A variable repeated in the pattern must match itself.
-			seen := make(map[Var]datom.Value, len(p.Terms))
-			for i, t := range p.Terms {
-				v, ok := t.(Var)
-				if !ok {
-					continue
-				}
-				if prev, dup := seen[v]; dup && !datom.EqualValue(prev, vals[i]) {
+			for i, f := range firstPos {
+				if f >= 0 && i < len(p.Terms) && !datom.EqualValue(vals[f], vals[i]) {
 					return
 				}
-				seen[v] = vals[i]
 			}
-			ext := make([]datom.Value, len(row), len(row)+len(newVars))
+			ext := make([]datom.Value, len(row)+len(newVars))
 			copy(ext, row)
-			for _, v := range newVars {
-				ext = append(ext, seen[v])
+			for j, pos := range newPos {
+				ext[len(row)+j] = vals[pos]
 			}
 			out.rows = append(out.rows, ext)
 		}); err != nil {
