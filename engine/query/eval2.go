@@ -155,8 +155,9 @@ func (ev *evaluator) conj(cs []Clause, rel *relation) (*relation, error) {
 // not removes the rows of rel for which the body holds, the body seeing
 // only the join variables (for not: those of its variables rel binds).
 func (ev *evaluator) not(n *Not, rel *relation) (*relation, error) {
-	if n.Src != "" {
-		return nil, anomaly.New(anomaly.Unsupported, "query", "a source before not is not evaluated yet (in %s)", n.form)
+	ev, err := ev.withDefault(n.Src, n.form)
+	if err != nil {
+		return nil, err
 	}
 	joinVars := n.Join
 	if !n.isJoin {
@@ -204,8 +205,9 @@ func (ev *evaluator) not(n *Not, rel *relation) (*relation, error) {
 // the join variables (for or: every variable of the branches), then
 // joined back with rel.
 func (ev *evaluator) or(o *Or, rel *relation) (*relation, error) {
-	if o.Src != "" {
-		return nil, anomaly.New(anomaly.Unsupported, "query", "a source before or is not evaluated yet (in %s)", o.form)
+	ev, err := ev.withDefault(o.Src, o.form)
+	if err != nil {
+		return nil, err
 	}
 	joinVars := o.Join
 	if !o.isJoin {
@@ -819,4 +821,26 @@ func userFunction(f func(args []any) (any, error)) function {
 		}
 		return val(goToValue(out))
 	}
+}
+
+// withDefault returns an evaluator whose default source ($) is src, for
+// ($src not …), ($src or …) and ($src rule …); ev itself when src is
+// empty or $.
+func (ev *evaluator) withDefault(src SrcVar, form string) (*evaluator, error) {
+	if src == "" || src == "$" {
+		return ev, nil
+	}
+	db, ok := ev.srcs[src]
+	if !ok {
+		return nil, errorf(nil, "source %s is not an input (in %s)", src, form)
+	}
+	srcs := make(map[SrcVar]*engine.DB, len(ev.srcs))
+	for k, v := range ev.srcs {
+		srcs[k] = v
+	}
+	srcs["$"] = db
+	c := *ev
+	c.srcs = srcs
+	c.counts = nil
+	return &c, nil
 }

@@ -425,3 +425,34 @@ func TestPlanner(t *testing.T) {
 		t.Fatalf("result %s", results[0])
 	}
 }
+
+// Sources before not, or and rule calls read that source.
+func TestRunSources(t *testing.T) {
+	ctx := context.Background()
+	a := peopleDB(t)
+	rep, err := a.With(ctx, []engine.Op{engine.Map{Attrs: []engine.KV{{A: engine.Keyword("person/name"), V: "eve"}, {A: engine.Keyword("person/age"), V: int64(40)}}}}, engine.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := rep.DBAfter // a and eve
+	for src, want := range map[string]string{
+		// In b, not in a.
+		`[:find ?n :in $a $b :where [$b ?e :person/name ?n] ($a not [_ :person/name ?n])]`: "eve",
+		// Aged 40 in a or in b.
+		`[:find ?n :in $a $b :where [$b _ :person/name ?n] ($a or-join [?n] (and [?x :person/age 20] [?x :person/name ?n]) (and [?x :person/age 40] [?x :person/name ?n]))]`: "ann | cid",
+		`[:find ?n :in $a $b % :where [$b ?e :person/name ?n] ($b forty ?e)]`:                                                                                                "ann | eve",
+	} {
+		q := mustParse(t, src)
+		in := []any{a, b}
+		if len(q.In) == 3 {
+			in = append(in, `[[(forty ?e) [?e :person/age 40]]]`)
+		}
+		out, err := Run(ctx, q, in...)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if got := sorted(out); got != want {
+			t.Errorf("%s\n  got  %s\n  want %s", src, got, want)
+		}
+	}
+}

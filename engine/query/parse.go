@@ -892,7 +892,7 @@ func check(q *Query) error {
 			rules = true
 		}
 	}
-	if err := checkSources(q.Where, srcs, rules); err != nil {
+	if err := checkSources(q.Where, srcs, rules, "$"); err != nil {
 		return err
 	}
 	for _, e := range q.Find.Elems {
@@ -904,8 +904,9 @@ func check(q *Query) error {
 }
 
 // checkSources: every source a clause reads is an input, and rules are
-// called only with % among the inputs.
-func checkSources(cs []Clause, srcs map[SrcVar]bool, rules bool) error {
+// called only with % among the inputs. Inside ($src not …) and ($src or
+// …), $ means src (deflt).
+func checkSources(cs []Clause, srcs map[SrcVar]bool, rules bool, deflt SrcVar) error {
 	for _, c := range cs {
 		var src SrcVar
 		var body [][]Clause
@@ -922,11 +923,18 @@ func checkSources(cs []Clause, srcs map[SrcVar]bool, rules bool) error {
 				return errorf(nil, "rule %s is called but :in has no %% (in %s)", c.Name, c.form)
 			}
 		}
+		if src == "$" {
+			src = deflt
+		}
 		if src != "" && !srcs[src] {
 			return errorf(nil, "source %s is not among the inputs (in %s)", src, c.Form())
 		}
+		inner := deflt
+		if src != "" {
+			inner = src
+		}
 		for _, b := range body {
-			if err := checkSources(b, srcs, rules); err != nil {
+			if err := checkSources(b, srcs, rules, inner); err != nil {
 				return err
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"github.com/stratadb/strata/anomaly"
 	"github.com/stratadb/strata/datom"
 	"github.com/stratadb/strata/edn"
-	"github.com/stratadb/strata/engine"
 )
 
 // Rules. A call of a rule that does not call itself (through any chain of
@@ -128,21 +127,11 @@ func (ev *evaluator) call(c *RuleCall, rel *relation) (*relation, error) {
 			return nil, errorf(nil, "insufficient binding: rule %s requires %s bound (in %s)", c.Name, defs[0].Required[i], c.form)
 		}
 	}
-	sub := ev
-	if c.Src != "" && c.Src != "$" {
-		db, ok := ev.srcs[c.Src]
-		if !ok {
-			return nil, errorf(nil, "source %s is not an input (in %s)", c.Src, c.form)
-		}
-		srcs := map[SrcVar]*engine.DB{}
-		for k, v := range ev.srcs {
-			srcs[k] = v
-		}
-		srcs["$"] = db
-		sub = &evaluator{ctx: ev.ctx, srcs: srcs, raw: ev.raw, rules: ev.rules, opts: ev.opts}
+	sub, err := ev.withDefault(c.Src, c.form)
+	if err != nil {
+		return nil, err
 	}
 	var heads *relation // the rule's tuples, over its head variables
-	var err error
 	if rs.recursive[c.Name] {
 		if heads, err = sub.fixpoint(c); err != nil {
 			return nil, err
