@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 BIN     := bin/strata
 
-.PHONY: all build test test-short bench lint fuzz run clean
+.PHONY: all build test test-short bench lint fuzz run clean datascript
 
 all: build
 
@@ -14,9 +14,16 @@ build:
 # scripts/with-servers installs, starts on free 127.0.0.1 ports and stops;
 # then a race-free pass with the invariants tag (expensive self-checks on),
 # which also runs the long single-goroutine trace replays that skip under -race.
-test: lint
+test: lint datascript
 	./scripts/with-servers $(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -tags invariants -timeout 10m ./segment/ ./cachetiers/ ./bench/ ./engine/
+
+# Datascript (npm) for the tests that compare query results with it; they
+# skip without it, so a failed install only costs those tests.
+datascript:
+	@if command -v npm >/dev/null 2>&1; then \
+	  (cd bench/datascript && npm ci --no-audit --no-fund --silent) || echo "make: npm ci in bench/datascript failed: the Datascript comparisons will skip"; \
+	else echo "make: npm is missing: the Datascript comparisons will skip"; fi
 
 # No external servers: tests that need one skip.
 test-short:
