@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stratadb/strata/datom"
+	"github.com/stratadb/strata/edn"
 	"github.com/stratadb/strata/engine"
 	"github.com/stratadb/strata/engine/query"
 )
@@ -60,7 +61,10 @@ import (
 //	q1 … q4, qpred1, qpred2  Datascript's queries on db100k (engine/query, parsed once);
 //	q2-swapped     q2 with its two clauses in the other order (the planner should not care).
 //
-// Datascript's rules tasks, init and the serialization tasks are not here yet.
+//	rules-wide-DxW, rules-long-DxW  Datascript's rule benchmarks: the :follows closure by a recursive rule over
+//	               its wide-db (a tree of depth D and width W) and long-db (W chains of D edges).
+//
+// Datascript's init and serialization tasks are not here.
 //
 // Both sides compute a check of each task's result (datoms left in the
 // database, characters read, scalar values pulled) and the benchmark fails if
@@ -168,6 +172,13 @@ var peopleTasks = []peopleTask{
 	{"q4", queryTask(`[:find ?e ?l ?a :where [?e :name "Ivan"] [?e :last-name ?l] [?e :age ?a] [?e :sex :male]]`)},
 	{"qpred1", queryTask(`[:find ?e ?s :where [?e :salary ?s] [(> ?s 50000)]]`)},
 	{"qpred2", queryTask(`[:find ?e ?s :in $ ?min_s :where [?e :salary ?s] [(> ?s ?min_s)]]`, int64(50000))},
+	{"rules-wide-3x3", rulesTask(wideEdges(3, 3))},
+	{"rules-wide-5x3", rulesTask(wideEdges(5, 3))},
+	{"rules-wide-7x3", rulesTask(wideEdges(7, 3))},
+	{"rules-wide-4x6", rulesTask(wideEdges(4, 6))},
+	{"rules-long-10x3", rulesTask(longEdges(10, 3))},
+	{"rules-long-30x3", rulesTask(longEdges(30, 3))},
+	{"rules-long-30x5", rulesTask(longEdges(30, 5))},
 	{"pull-many-ids", func(b *testing.B, f *peopleFixture) func() int {
 		pattern := []any{engine.Keyword("name"), engine.Keyword("last-name"), engine.Keyword("age"), engine.Keyword("salary")}
 		ids := make([]datom.E, len(f.w.SliceIDs))
@@ -460,6 +471,84 @@ func queryTask(src string, args ...any) func(b *testing.B, f *peopleFixture) fun
 		in := append([]any{f.db100k}, args...)
 		return func() int {
 			out, err := query.Run(peopleCtx, q, in...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return len(out.([][]any))
+		}
+	}
+}
+
+// The graphs of Datascript's rule benchmarks (its bench's wide-db and
+// long-db; only :follows matters to the rules), as edges between entity
+// numbers.
+func wideEdges(depth, width int) [][2]int {
+	var edges [][2]int
+	var walk func(id, depth int)
+	walk = func(id, depth int) {
+		if depth <= 0 {
+			return
+		}
+		for k := range width {
+			child := id*width + k
+			edges = append(edges, [2]int{id, child})
+			walk(child, depth-1)
+		}
+	}
+	walk(1, depth)
+	return edges
+}
+
+func longEdges(depth, width int) [][2]int {
+	var edges [][2]int
+	for x := range width {
+		for y := range depth {
+			edges = append(edges, [2]int{x*(depth+1) + y + 1, x*(depth+1) + y + 2})
+		}
+	}
+	return edges
+}
+
+const followsRules = `[[(follows ?x ?y) [?x :follows ?y]] [(follows ?x ?y) [?x :follows ?t] (follows ?t ?y)]]`
+
+// rulesTask is Datascript's rule benchmark: the :follows closure over a
+// graph; its check is the number of pairs.
+func rulesTask(edges [][2]int) func(b *testing.B, f *peopleFixture) func() int {
+	return func(b *testing.B, f *peopleFixture) func() int {
+		fs := map[int][]any{}
+		var ids []int
+		for _, e := range edges {
+			for _, n := range e {
+				if _, ok := fs[n]; !ok {
+					fs[n] = nil
+					ids = append(ids, n)
+				}
+			}
+			fs[e[0]] = append(fs[e[0]], engine.TempID(strconv.Itoa(e[1])))
+		}
+		ops := make([]engine.Op, 0, len(ids))
+		for _, id := range ids {
+			m := engine.Map{ID: engine.TempID(strconv.Itoa(id)), Attrs: []engine.KV{{A: engine.Keyword("name"), V: "Ivan"}}}
+			if len(fs[id]) > 0 {
+				m.Attrs = append(m.Attrs, engine.KV{A: engine.Keyword("follows"), V: fs[id]})
+			}
+			ops = append(ops, m)
+		}
+		db := mustWith(b, f.schemaDB, ops...).DBAfter
+		q, err := query.Parse([]byte(`[:find ?e ?e2 :in $ % :where (follows ?e ?e2)]`))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rules, err := edn.Parse([]byte(followsRules))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rs, err := query.ParseRules(rules)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return func() int {
+			out, err := query.Run(peopleCtx, q, db, rs)
 			if err != nil {
 				b.Fatal(err)
 			}

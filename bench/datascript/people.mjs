@@ -196,6 +196,9 @@ const tasks = {
     run: () => d.q('[:find ?e ?s :in $ ?min_s :where [?e "salary" ?s] [(> ?s ?min_s)]]', db100k, 50000),
     check: size,
   },
+  // Datascript's rule benchmarks: the closure of :follows over a wide
+  // tree (depth × width) or long chains (width chains of depth edges).
+  ...ruleTasks(),
   // pull-many-ids (not in Datascript's bench): d/pull-many of
   // [:name :last-name :age :salary] over the 10,000 slice entities.
   "pull-many-ids": {
@@ -203,6 +206,56 @@ const tasks = {
     check: leaves,
   },
 };
+
+// The graphs of Datascript's wide-db and long-db (only :follows matters
+// to the rules), as edges between entity numbers.
+function wideEdges(depth, width) {
+  const edges = [];
+  const walk = (id, depth) => {
+    if (depth <= 0) return;
+    for (let k = 0; k < width; k++) {
+      const child = id * width + k;
+      edges.push([id, child]);
+      walk(child, depth - 1);
+    }
+  };
+  walk(1, depth);
+  return edges;
+}
+
+function longEdges(depth, width) {
+  const edges = [];
+  for (let x = 0; x < width; x++)
+    for (let y = 0; y < depth; y++) edges.push([x * (depth + 1) + y + 1, x * (depth + 1) + y + 2]);
+  return edges;
+}
+
+function graphDB(edges) {
+  const follows = new Map();
+  for (const [a, b] of edges) {
+    if (!follows.has(a)) follows.set(a, []);
+    follows.get(a).push(b);
+    if (!follows.has(b)) follows.set(b, []);
+  }
+  return d.db_with(emptyDB, [...follows].map(([id, fs]) => (fs.length > 0 ? { ":db/id": id, name: "Ivan", follows: fs } : { ":db/id": id, name: "Ivan" })));
+}
+
+const followsRules = '[[(follows ?x ?y) [?x "follows" ?y]] [(follows ?x ?y) [?x "follows" ?t] (follows ?t ?y)]]';
+
+function ruleTasks() {
+  const out = {};
+  for (const [kind, depth, width] of [["wide", 3, 3], ["wide", 5, 3], ["wide", 7, 3], ["wide", 4, 6], ["long", 10, 3], ["long", 30, 3], ["long", 30, 5]]) {
+    let db;
+    out[`rules-${kind}-${depth}x${width}`] = {
+      run() {
+        db ??= graphDB(kind === "wide" ? wideEdges(depth, width) : longEdges(depth, width));
+        return d.q("[:find ?e ?e2 :in $ % :where (follows ?e ?e2)]", db, followsRules);
+      },
+      check: size,
+    };
+  }
+  return out;
+}
 
 // measure runs fn for at least ms milliseconds (and at least once) and
 // returns the mean ns per run and the last result.
