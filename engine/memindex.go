@@ -352,9 +352,20 @@ func newLayerIter(l *memLayer, x datom.Index, b datom.T, full bool, probe datom.
 }
 
 func (it *layerIter) init(l *memLayer, x datom.Index, b datom.T, full bool, probe datom.Datom, inRange func(datom.Datom) bool) {
-	*it = layerIter{l: l, x: x, b: b, full: full, inRange: inRange, pivot: entry{d: probe}, batch: 8}
+	*it = layerIter{l: l, x: x, b: b, full: full, inRange: inRange, pivot: entry{d: probe}, batch: 8, rets: it.rets[:0]}
 	it.buf = it.small[:0]
 }
+
+// release drops what the iterator points at, so that a pooled one keeps
+// no layer or entries alive.
+func (it *layerIter) release() {
+	rets := it.rets[:0]
+	*it = layerIter{rets: rets}
+}
+
+// iterPool recycles the iterators of single-layer reads (one per point
+// read otherwise).
+var iterPool = sync.Pool{New: func() any { return new(layerIter) }}
 
 // next returns the next item: its datom, and whether it is a marker.
 func (it *layerIter) next() (d datom.Datom, marker, ok bool) {

@@ -163,8 +163,12 @@ func (db *DB) scanCur(r *rd, x datom.Index, probe datom.Datom, inRange, yield fu
 	if db.base == nil && db.mem.parent == nil {
 		// Only one layer: no merge (the common case of a point read
 		// before the first indexing).
-		var it layerIter
+		it := iterPool.Get().(*layerIter)
 		it.init(db.mem, x, db.basis, false, probe, inRange)
+		defer func() {
+			it.release()
+			iterPool.Put(it)
+		}()
 		for d, marker, ok := it.next(); ok; d, marker, ok = it.next() {
 			if !marker && !yield(d) {
 				return
