@@ -468,60 +468,47 @@ func (l *memLayer) delta(b datom.T) *indexDelta {
 	if l.parent == nil {
 		return l.deltaOne(b)
 	}
-	// The layers bottom up, each with the basis it is read at.
-	type lb struct {
-		l *memLayer
-		b datom.T
-	}
-	var stack []lb
-	for c, cb := l, b; c != nil; c, cb = c.parent, c.cut {
-		stack = append(stack, lb{c, cb})
-	}
-	cur := map[*entry]bool{} // current datoms of the layers, by entry
-	curOf := map[factKey]*entry{}
-	var dels, hist []datom.Datom
-	for i := len(stack) - 1; i >= 0; i-- {
-		c, cb := stack[i].l, stack[i].b
-		c.mu.RLock()
-		c.trees[datom.EAVT].Scan(func(e *entry) bool {
-			retracted := e.retT != 0 && e.retT <= cb
-			switch {
-			case e.lower:
-				if !retracted {
-					return true
-				}
-				k := keyOf(e.d.E, e.d.A, e.d.V)
-				if below, ok := curOf[k]; ok && below.d.Tx == e.d.Tx {
-					delete(cur, below)
-					delete(curOf, k)
-				} else {
-					dels = append(dels, e.d)
-				}
-				if !e.noHist {
-					hist = append(hist, e.d, retractionOf(e.d, e.retT))
-				}
-			case e.d.T() > cb:
-			case !retracted:
-				cur[e] = true
-				curOf[keyOf(e.d.E, e.d.A, e.d.V)] = e
-			case !e.noHist:
-				hist = append(hist, e.d, retractionOf(e.d, e.retT))
-			}
-			return true
-		})
-		c.mu.RUnlock()
-	}
-	adds := make([]datom.Datom, 0, len(cur))
-	for e := range cur {
-		adds = append(adds, e.d)
+	// What the stack of layers records, flattened into one layer's
+	// entries (history), classified, then sorted per index.
+	var d deltaLists
+	for _, e := range l.history(b) {
+		d.add(&e, b)
 	}
 	out := &indexDelta{}
 	for x := range datom.NumIndexes {
-		out.adds[x] = sortedIn(x, adds)
-		out.dels[x] = sortedIn(x, dels)
-		out.hist[x] = sortedIn(x, hist)
+		out.adds[x] = sortedIn(x, d.adds)
+		out.dels[x] = sortedIn(x, d.dels)
+		out.hist[x] = sortedIn(x, d.hist)
 	}
 	return out
+}
+
+// deltaLists gathers what entries change in the persistent trees.
+type deltaLists struct {
+	adds, dels, hist []datom.Datom
+}
+
+// add classifies entry e of a layer over the trees, read at b: a current
+// datom to add, a tree datom retracted (to remove, and into history), or a
+// datom asserted and retracted since (into history); noHistory ones leave
+// no history.
+func (d *deltaLists) add(e *entry, b datom.T) {
+	retracted := e.retT != 0 && e.retT <= b
+	switch {
+	case e.lower:
+		if !retracted {
+			return
+		}
+		d.dels = append(d.dels, e.d)
+		if !e.noHist {
+			d.hist = append(d.hist, e.d, retractionOf(e.d, e.retT))
+		}
+	case e.d.T() > b:
+	case !retracted:
+		d.adds = append(d.adds, e.d)
+	case !e.noHist:
+		d.hist = append(d.hist, e.d, retractionOf(e.d, e.retT))
+	}
 }
 
 // deltaOne is delta for a layer right over the persistent trees: each of
@@ -534,28 +521,12 @@ func (l *memLayer) deltaOne(b datom.T) *indexDelta {
 	defer l.mu.RUnlock()
 	n := l.trees[datom.EAVT].Len()
 	for x := range datom.NumIndexes {
-		adds := make([]datom.Datom, 0, n)
-		var dels, hist []datom.Datom
+		d := deltaLists{adds: make([]datom.Datom, 0, n)}
 		l.trees[x].Scan(func(e *entry) bool {
-			retracted := e.retT != 0 && e.retT <= b
-			switch {
-			case e.lower:
-				if !retracted {
-					return true
-				}
-				dels = append(dels, e.d)
-				if !e.noHist {
-					hist = append(hist, e.d, retractionOf(e.d, e.retT))
-				}
-			case e.d.T() > b:
-			case !retracted:
-				adds = append(adds, e.d)
-			case !e.noHist:
-				hist = append(hist, e.d, retractionOf(e.d, e.retT))
-			}
+			d.add(e, b)
 			return true
 		})
-		out.adds[x], out.dels[x], out.hist[x] = adds, dels, hist
+		out.adds[x], out.dels[x], out.hist[x] = d.adds, d.dels, d.hist
 	}
 	return out
 }
