@@ -118,3 +118,23 @@ func newDBID() string {
 	}
 	return hex.EncodeToString(b[:])
 }
+
+func validLeaseRequest(holder string, ttl time.Duration) error {
+	if holder == "" || len(holder) > MaxMemberID || ttl <= 0 {
+		return anomaly.New(anomaly.Incorrect, "lease", "holder %q, ttl %s", holder, ttl)
+	}
+	return nil
+}
+
+// nextLease is the lease holder takes from cur at now: renewed if it is
+// holder's, handed over (a new epoch) if it is free or expired; held by
+// another, a conflict naming the holder.
+func nextLease(cur Lease, id, holder string, ttl time.Duration, now time.Time) (Lease, error) {
+	switch {
+	case cur.Holder == holder:
+		return Lease{Holder: holder, Expires: now.Add(ttl), Epoch: cur.Epoch}, nil
+	case cur.Holder == "" || !now.Before(cur.Expires):
+		return Lease{Holder: holder, Expires: now.Add(ttl), Epoch: cur.Epoch + 1}, nil
+	}
+	return Lease{}, anomaly.New(anomaly.Conflict, "lease", "database %s: held by %s until %s", id, cur.Holder, cur.Expires.Format(time.RFC3339Nano))
+}

@@ -232,22 +232,16 @@ func (c *DynamoCatalog) LeaseOf(ctx context.Context, id string) (Lease, error) {
 
 // AcquireLease implements Catalog.
 func (c *DynamoCatalog) AcquireLease(ctx context.Context, id, holder string, ttl time.Duration, now time.Time) (Lease, error) {
-	if holder == "" || len(holder) > MaxMemberID || ttl <= 0 {
-		return Lease{}, anomaly.New(anomaly.Incorrect, "lease", "holder %q, ttl %s", holder, ttl)
+	if err := validLeaseRequest(holder, ttl); err != nil {
+		return Lease{}, err
 	}
 	item, err := c.get(ctx, "lease#"+id, "lease")
 	if err != nil {
 		return Lease{}, err
 	}
-	cur := leaseOf(item)
-	var l Lease
-	switch {
-	case cur.Holder == holder:
-		l = Lease{Holder: holder, Expires: now.Add(ttl), Epoch: cur.Epoch}
-	case cur.Holder == "" || !now.Before(cur.Expires):
-		l = Lease{Holder: holder, Expires: now.Add(ttl), Epoch: cur.Epoch + 1}
-	default:
-		return Lease{}, anomaly.New(anomaly.Conflict, "lease", "database %s: held by %s until %s", id, cur.Holder, cur.Expires.Format(time.RFC3339Nano))
+	l, err := nextLease(leaseOf(item), id, holder, ttl, now)
+	if err != nil {
+		return Lease{}, err
 	}
 	err = c.put(ctx, "lease#"+id, nOf(item, "v"), map[string]types.AttributeValue{
 		"holder": sAttr(l.Holder), "expires": nAttr(uint64(l.Expires.UnixNano())), "epoch": nAttr(l.Epoch)}, "lease")

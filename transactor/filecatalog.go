@@ -260,19 +260,14 @@ func (c *FileCatalog) SwapRoot(ctx context.Context, id string, old uint64, root 
 
 // AcquireLease implements Catalog.
 func (c *FileCatalog) AcquireLease(ctx context.Context, id, holder string, ttl time.Duration, now time.Time) (Lease, error) {
-	if holder == "" || len(holder) > MaxMemberID || ttl <= 0 {
-		return Lease{}, anomaly.New(anomaly.Incorrect, "lease", "holder %q, ttl %s", holder, ttl)
+	if err := validLeaseRequest(holder, ttl); err != nil {
+		return Lease{}, err
 	}
 	var l Lease
 	err := c.update(func(s *catalogState) error {
-		cur := s.Leases[id]
-		switch {
-		case cur.Holder == holder:
-			l = Lease{Holder: holder, Expires: now.Add(ttl), Epoch: cur.Epoch}
-		case cur.Holder == "" || !now.Before(cur.Expires):
-			l = Lease{Holder: holder, Expires: now.Add(ttl), Epoch: cur.Epoch + 1}
-		default:
-			return anomaly.New(anomaly.Conflict, "lease", "database %s: held by %s until %s", id, cur.Holder, cur.Expires.Format(time.RFC3339Nano))
+		var err error
+		if l, err = nextLease(s.Leases[id], id, holder, ttl, now); err != nil {
+			return err
 		}
 		s.Leases[id] = l
 		return nil
