@@ -229,8 +229,7 @@ func (ev *evaluator) or(o *Or, rel *relation) (*relation, error) {
 		}
 	}
 	start := project(rel, bound)
-	var union *relation
-	seen := map[string]bool{}
+	var union *rowSet
 	for _, br := range o.Branches {
 		res, err := ev.sub(br, start)
 		if err != nil {
@@ -243,23 +242,13 @@ func (ev *evaluator) or(o *Or, rel *relation) (*relation, error) {
 			}
 		}
 		if union == nil {
-			union = &relation{vars: out}
-		} else if len(out) != len(union.vars) {
+			union = newRowSet(out)
+		} else if len(out) != len(union.rel.vars) {
 			return nil, errorf(nil, "the branches of %s bind different variables", o.form)
 		}
-		p := project(res, union.vars)
-		all := make([]int, len(union.vars))
-		for i := range all {
-			all[i] = i
-		}
-		for _, row := range p.rows {
-			if k := rowKey(row, all); !seen[k] {
-				seen[k] = true
-				union.rows = append(union.rows, row)
-			}
-		}
+		union.addAll(project(res, union.rel.vars))
 	}
-	return join(rel, union), nil
+	return join(rel, union.rel), nil
 }
 
 // fn evaluates a function expression and binds its result.

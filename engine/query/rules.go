@@ -24,7 +24,7 @@ type ruleSet struct {
 	defs      map[string][]Rule
 	recursive map[string]bool
 	// The fixpoint of every recursive rule, once computed (per query).
-	full  map[string]*relation
+	full  map[string]*rowSet
 	delta map[string]*relation
 	// deltaCall is the call that reads delta in the current round.
 	deltaCall *RuleCall
@@ -53,7 +53,7 @@ func rulesInput(v any) (*ruleSet, error) {
 	default:
 		return nil, errorf(nil, "the rules input (%%) must be rules (ParseRules) or their EDN, not %T", v)
 	}
-	rs := &ruleSet{defs: defs, recursive: map[string]bool{}, full: map[string]*relation{}, delta: map[string]*relation{}}
+	rs := &ruleSet{defs: defs, recursive: map[string]bool{}, full: map[string]*rowSet{}, delta: map[string]*relation{}}
 	// A rule is recursive if it can reach itself through calls.
 	calls := map[string][]string{}
 	for name, ds := range defs {
@@ -147,6 +147,7 @@ func (ev *evaluator) call(c *RuleCall, rel *relation) (*relation, error) {
 			}
 		}
 		seed := seedRelation(rel, seedVars, seedFrom)
+		set := newRowSet(defs[0].Vars)
 		for _, d := range defs {
 			start := renameVars(seed, defs[0].Vars, d.Vars)
 			res, err := sub.sub(d.Body, start)
@@ -158,9 +159,9 @@ func (ev *evaluator) call(c *RuleCall, rel *relation) (*relation, error) {
 					return nil, errorf(nil, "rule %s does not bind %s (in %s)", c.Name, v, c.form)
 				}
 			}
-			part := renameVars(project(res, d.Vars), d.Vars, defs[0].Vars)
-			heads = unionInto(heads, part)
+			set.addAll(project(res, d.Vars))
 		}
+		heads = set.rel
 	}
 	return join(rel, argsRelation(heads, defs[0].Vars, c.Args)), nil
 }
@@ -168,8 +169,7 @@ func (ev *evaluator) call(c *RuleCall, rel *relation) (*relation, error) {
 // seedRelation is the distinct rows of rel's values for the bound
 // arguments, as the head variables they feed.
 func seedRelation(rel *relation, headVars []Var, from []Term) *relation {
-	out := &relation{vars: headVars}
-	seen := map[string]bool{}
+	out := newRowSet(headVars)
 	for _, row := range rel.rows {
 		vals := make([]datom.Value, len(from))
 		for i, t := range from {
@@ -180,19 +180,12 @@ func seedRelation(rel *relation, headVars []Var, from []Term) *relation {
 				vals[i] = row[rel.col(t)]
 			}
 		}
-		all := make([]int, len(vals))
-		for i := range all {
-			all[i] = i
-		}
-		if k := rowKey(vals, all); !seen[k] {
-			seen[k] = true
-			out.rows = append(out.rows, vals)
-		}
+		out.add(vals)
 	}
 	if len(headVars) == 0 {
-		out.rows = [][]datom.Value{{}}
+		out.rel.rows = [][]datom.Value{{}}
 	}
-	return out
+	return out.rel
 }
 
 // renameVars renames the variables of r from one head's names to
@@ -212,26 +205,45 @@ func renameVars(r *relation, from, to []Var) *relation {
 	return out
 }
 
-// unionInto adds r's rows to acc (same variables), without duplicates.
-func unionInto(acc, r *relation) *relation {
-	if acc == nil {
-		acc = &relation{vars: r.vars}
+// rowSet is a relation without duplicate rows, with the keys of its rows
+// kept so that adding to it costs what is added.
+type rowSet struct {
+	rel  *relation
+	seen map[string]bool
+}
+
+func newRowSet(vars []Var) *rowSet {
+	return &rowSet{rel: &relation{vars: vars}, seen: map[string]bool{}}
+}
+
+// rowKeyAll is the key of all of a row's values.
+func rowKeyAll(row []datom.Value) string {
+	var b []byte
+	for _, v := range row {
+		b = datom.AppendValueKey(b, v)
+		b = append(b, 0xff)
 	}
-	all := make([]int, len(acc.vars))
-	for i := range all {
-		all[i] = i
+	return string(b)
+}
+
+func (s *rowSet) has(row []datom.Value) bool { return s.seen[rowKeyAll(row)] }
+
+// add adds row unless the set has it, and reports whether it did.
+func (s *rowSet) add(row []datom.Value) bool {
+	k := rowKeyAll(row)
+	if s.seen[k] {
+		return false
 	}
-	seen := make(map[string]bool, len(acc.rows))
-	for _, row := range acc.rows {
-		seen[rowKey(row, all)] = true
-	}
+	s.seen[k] = true
+	s.rel.rows = append(s.rel.rows, row)
+	return true
+}
+
+// addAll adds r's rows (r has the set's variables, in its order).
+func (s *rowSet) addAll(r *relation) {
 	for _, row := range r.rows {
-		if k := rowKey(row, all); !seen[k] {
-			seen[k] = true
-			acc.rows = append(acc.rows, row)
-		}
+		s.add(row)
 	}
-	return acc
 }
 
 // argsRelation turns a rule's tuples (over its head variables) into the
@@ -277,7 +289,7 @@ next:
 func (ev *evaluator) fixpoint(c *RuleCall) (*relation, error) {
 	rs := ev.rules
 	if r, ok := rs.full[c.Name]; ok && !rs.computing {
-		return r, nil
+		return r.rel, nil
 	}
 	if rs.computing {
 		// A call inside a body during the computation: the current full
@@ -285,12 +297,12 @@ func (ev *evaluator) fixpoint(c *RuleCall) (*relation, error) {
 		if c == rs.deltaCall {
 			return rs.delta[c.Name], nil
 		}
-		return rs.full[c.Name], nil
+		return rs.full[c.Name].rel, nil
 	}
 	rs.computing = true
 	defer func() { rs.computing = false; rs.deltaCall = nil }()
 	for name := range rs.recursive {
-		rs.full[name] = &relation{vars: rs.defs[name][0].Vars}
+		rs.full[name] = newRowSet(rs.defs[name][0].Vars)
 		rs.delta[name] = &relation{vars: rs.defs[name][0].Vars}
 	}
 	unit := &relation{rows: [][]datom.Value{{}}}
@@ -307,25 +319,19 @@ func (ev *evaluator) fixpoint(c *RuleCall) (*relation, error) {
 		return renameVars(project(res, d.Vars), d.Vars, rs.defs[name][0].Vars), nil
 	}
 	total := 0
-	addNew := func(next map[string]*relation, name string, r *relation) {
-		all := make([]int, len(r.vars))
-		for i := range all {
-			all[i] = i
+	// addNew keeps the rows of r that the rule does not have yet.
+	addNew := func(next map[string]*rowSet, name string, r *relation) {
+		if next[name] == nil {
+			next[name] = newRowSet(r.vars)
 		}
-		have := map[string]bool{}
-		for _, row := range rs.full[name].rows {
-			have[rowKey(row, all)] = true
-		}
-		fresh := &relation{vars: r.vars}
 		for _, row := range r.rows {
-			if !have[rowKey(row, all)] {
-				fresh.rows = append(fresh.rows, row)
+			if !rs.full[name].has(row) {
+				next[name].add(row)
 			}
 		}
-		next[name] = unionInto(next[name], fresh)
 	}
 	// Round one: every body, with the recursive relations empty.
-	next := map[string]*relation{}
+	next := map[string]*rowSet{}
 	for name := range rs.recursive {
 		for _, d := range rs.defs[name] {
 			r, err := eval(name, d)
@@ -338,12 +344,12 @@ func (ev *evaluator) fixpoint(c *RuleCall) (*relation, error) {
 	for round := 0; ; round++ {
 		grew := false
 		for name, d := range next {
-			if len(d.rows) > 0 {
+			if len(d.rel.rows) > 0 {
 				grew = true
-				total += len(d.rows)
+				total += len(d.rel.rows)
 			}
-			rs.full[name] = unionInto(rs.full[name], d)
-			rs.delta[name] = d
+			rs.full[name].addAll(d.rel)
+			rs.delta[name] = d.rel
 		}
 		for name := range rs.recursive {
 			if _, ok := next[name]; !ok {
@@ -359,7 +365,7 @@ func (ev *evaluator) fixpoint(c *RuleCall) (*relation, error) {
 		if err := ev.ctx.Err(); err != nil {
 			return nil, anomaly.Wrap(anomaly.Interrupted, "query", err)
 		}
-		next = map[string]*relation{}
+		next = map[string]*rowSet{}
 		for name := range rs.recursive {
 			for _, d := range rs.defs[name] {
 				for _, bc := range d.Body {
@@ -378,5 +384,5 @@ func (ev *evaluator) fixpoint(c *RuleCall) (*relation, error) {
 			}
 		}
 	}
-	return rs.full[c.Name], nil
+	return rs.full[c.Name].rel, nil
 }
