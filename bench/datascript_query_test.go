@@ -6,9 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -46,13 +44,7 @@ var datascriptQueries = []struct {
 }
 
 func TestQueriesAgainstDatascript(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("needs node: install Node.js, then: cd bench/datascript && npm ci")
-	}
-	if _, err := os.Stat(filepath.Join(datascriptDir, "node_modules", "datascript", "package.json")); err != nil {
-		t.Skip("needs the datascript npm package: cd bench/datascript && npm ci")
-	}
+	node := needDatascript(t)
 	ctx := context.Background()
 	w := NewPeopleWorkload(2000, 7)
 	// strata: the same people, entity ids mapped back to people numbers.

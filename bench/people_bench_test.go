@@ -406,13 +406,7 @@ var (
 // people.mjs once per task and process; it skips b when node or the
 // package is missing.
 func datascriptPeople(b *testing.B, task string) *datascriptResult {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		b.Skip("needs node for the Datascript reference: install Node.js (apt-get install nodejs npm), then: cd bench/datascript && npm ci")
-	}
-	if _, err := os.Stat(filepath.Join(datascriptDir, "node_modules", "datascript", "package.json")); err != nil {
-		b.Skip("needs the datascript npm package for the reference: cd bench/datascript && npm ci")
-	}
+	node := needDatascript(b)
 	datascriptMu.Lock()
 	defer datascriptMu.Unlock()
 	if r, ok := datascriptResults[task]; ok {
@@ -555,4 +549,18 @@ func rulesTask(edges [][2]int) func(b *testing.B, f *peopleFixture) func() int {
 			return len(out.([][]any))
 		}
 	}
+}
+
+// needDatascript returns node's path, or skips tb when node or the
+// datascript package (bench/datascript) is missing.
+func needDatascript(tb testing.TB) string {
+	tb.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		tb.Skip("needs node for the Datascript reference: install Node.js (apt-get install nodejs npm), then: cd bench/datascript && npm ci")
+	}
+	if _, err := os.Stat(filepath.Join(datascriptDir, "node_modules", "datascript", "package.json")); err != nil {
+		tb.Skip("needs the datascript npm package for the reference: cd bench/datascript && npm ci")
+	}
+	return node
 }

@@ -46,20 +46,8 @@ func BenchmarkFileLog(b *testing.B) {
 		b.ReportMetric(pct(fs, 99), "fsync-p99-ns")
 
 		c, stop := openBenchConn(b, filepath.Join(dir, fmt.Sprint("sys", time.Now().UnixNano())))
-		var n atomic.Int64
-		tx := func() error {
-			_, err := c.Transact(ctx, []engine.Op{engine.Add{E: engine.TempID("x"), A: engine.Keyword("b/n"), V: n.Add(1)}})
-			return err
-		}
-		var qd1 []int64
-		for range 500 {
-			t0 := time.Now()
-			if err := tx(); err != nil {
-				b.Fatal(err)
-			}
-			qd1 = append(qd1, int64(time.Since(t0)))
-		}
-		slices.Sort(qd1)
+		tx := oneDatomTx(ctx, c)
+		qd1 := latencies(b, tx, 500)
 		b.ReportMetric(pct(qd1, 50), "qd1-p50-ns")
 		b.ReportMetric(pct(qd1, 99), "qd1-p99-ns")
 
@@ -235,15 +223,7 @@ func BenchmarkDynamoLog(b *testing.B) {
 			return log.RawPut(ctx, fmt.Sprint("raw-", seq.Add(1)), make([]byte, 128))
 		}
 		rawRate := closedLoop(b, raw, 64, 3*time.Second)
-		var rawLat []int64
-		for range 200 {
-			t0 := time.Now()
-			if err := raw(); err != nil {
-				b.Fatal(err)
-			}
-			rawLat = append(rawLat, int64(time.Since(t0)))
-		}
-		slices.Sort(rawLat)
+		rawLat := latencies(b, raw, 200)
 		b.ReportMetric(rawRate, "raw-put/s")
 		b.ReportMetric(pct(rawLat, 50), "raw-put-p50-ns")
 
@@ -268,22 +248,9 @@ func BenchmarkDynamoLog(b *testing.B) {
 			if _, err := c.Transact(ctx, []engine.Op{schemaAttr("b/n", datom.TypeLong, false, false)}); err != nil {
 				b.Fatal(err)
 			}
-			var n atomic.Int64
-			tx := func() error {
-				_, err := c.Transact(ctx, []engine.Op{engine.Add{E: engine.TempID("x"), A: engine.Keyword("b/n"), V: n.Add(1)}})
-				return err
-			}
+			tx := oneDatomTx(ctx, c)
 			if maxBatch == 0 {
-				var qd1 []int64
-				for range 200 {
-					t0 := time.Now()
-					if err := tx(); err != nil {
-						b.Fatal(err)
-					}
-					qd1 = append(qd1, int64(time.Since(t0)))
-				}
-				slices.Sort(qd1)
-				b.ReportMetric(pct(qd1, 50), "qd1-p50-ns")
+				b.ReportMetric(pct(latencies(b, tx, 200), 50), "qd1-p50-ns")
 			}
 			return closedLoop(b, tx, 256, 3*time.Second)
 		}
@@ -293,4 +260,29 @@ func BenchmarkDynamoLog(b *testing.B) {
 		b.ReportMetric(single, "single-tx/s")
 		b.ReportMetric(group/single, "group/single")
 	}
+}
+
+// oneDatomTx returns a function that transacts one new entity with one
+// long ([:db/add "x" :b/n i]) through c.
+func oneDatomTx(ctx context.Context, c *transactor.Conn) func() error {
+	var n atomic.Int64
+	return func() error {
+		_, err := c.Transact(ctx, []engine.Op{engine.Add{E: engine.TempID("x"), A: engine.Keyword("b/n"), V: n.Add(1)}})
+		return err
+	}
+}
+
+// latencies calls fn n times, one at a time, and returns the latencies
+// sorted.
+func latencies(b *testing.B, fn func() error, n int) []int64 {
+	out := make([]int64, 0, n)
+	for range n {
+		t0 := time.Now()
+		if err := fn(); err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, int64(time.Since(t0)))
+	}
+	slices.Sort(out)
+	return out
 }
