@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -457,6 +458,12 @@ func (c *Conn) commit(batch []*request) error {
 	for _, d := range ok {
 		d.req.done <- result{rep: d.rep}
 	}
+	// Let the callers just woken run before this goroutine goes back to
+	// the log: they sit on this P, and a P blocked in the next append's
+	// fdatasync keeps them waiting until the scheduler takes it back
+	// (BenchmarkFileLog's open loop: 120 to 40 µs from the append's end to
+	// the caller's return, at the median).
+	runtime.Gosched()
 	return nil
 }
 
