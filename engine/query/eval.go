@@ -2,7 +2,7 @@ package query
 
 import (
 	"context"
-	"fmt"
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"slices"
@@ -95,15 +95,23 @@ func runQuery(ctx context.Context, q *Query, opts Options, inputs []any) (any, *
 			ev.srcs[in.Src] = db
 		case ScalarInput:
 			ev.raw[in.Var] = inputs[i] // a pull pattern, as given
-			rel = product(rel, &relation{vars: []Var{in.Var}, rows: [][]datom.Value{{goToValue(inputs[i])}}})
+			v, err := goToValue(inputs[i])
+			if err != nil {
+				return nil, nil, errorf(nil, "input %d (%s): %v", i, in.Var, err)
+			}
+			rel = product(rel, &relation{vars: []Var{in.Var}, rows: [][]datom.Value{{v}}})
 		case CollInput:
 			items, ok := inputs[i].([]any)
 			if !ok {
 				return nil, nil, errorf(nil, "input %d ([%s ...]) must be a collection, not %T", i, in.Var, inputs[i])
 			}
 			r := &relation{vars: []Var{in.Var}}
-			for _, it := range items {
-				r.rows = append(r.rows, []datom.Value{goToValue(it)})
+			for j, it := range items {
+				v, err := goToValue(it)
+				if err != nil {
+					return nil, nil, errorf(nil, "input %d ([%s ...]), item %d: %v", i, in.Var, j, err)
+				}
+				r.rows = append(r.rows, []datom.Value{v})
 			}
 			rel = product(rel, r)
 		case RulesInput:
@@ -177,31 +185,100 @@ func product(a, b *relation) *relation {
 	return out
 }
 
-// goToValue turns an input into a datom value (entity ids as refs).
-func goToValue(v any) datom.Value {
+// goToValue turns an input, a constant or a Go function's result into a
+// datom value (entity ids as refs, sequences as tuples). A Go type that is
+// no value is incorrect, named in the error.
+func goToValue(v any) (datom.Value, error) {
 	switch v := v.(type) {
 	case datom.Value:
-		return v
+		if !v.IsValid() {
+			return datom.Value{}, errorf(nil, "an empty value is no value")
+		}
+		return v, nil
 	case datom.E:
-		return datom.Ref(v)
+		return datom.Ref(v), nil
 	case string:
-		return datom.String(v)
+		return datom.String(v), nil
 	case int64:
-		return datom.Long(v)
+		return datom.Long(v), nil
 	case int:
-		return datom.Long(int64(v))
+		return datom.Long(int64(v)), nil
+	case int32:
+		return datom.Long(int64(v)), nil
+	case int16:
+		return datom.Long(int64(v)), nil
+	case int8:
+		return datom.Long(int64(v)), nil
+	case uint32:
+		return datom.Long(int64(v)), nil
+	case uint16:
+		return datom.Long(int64(v)), nil
+	case uint8:
+		return datom.Long(int64(v)), nil
+	case uint64:
+		if v > math.MaxInt64 {
+			return datom.Value{}, errorf(nil, "%d does not fit a long", v)
+		}
+		return datom.Long(int64(v)), nil
+	case uint:
+		if uint64(v) > math.MaxInt64 {
+			return datom.Value{}, errorf(nil, "%d does not fit a long", v)
+		}
+		return datom.Long(int64(v)), nil
 	case float64:
-		return datom.Double(v)
+		return datom.Double(v), nil
+	case float32:
+		return datom.Float(v), nil
 	case bool:
-		return datom.Boolean(v)
+		return datom.Boolean(v), nil
 	case engine.Keyword:
-		return datom.Keyword(string(v))
+		return datom.Keyword(string(v)), nil
+	case engine.Symbol:
+		return datom.Symbol(string(v)), nil
 	case edn.Keyword:
-		return datom.Keyword(strings.TrimPrefix(v.String(), ":"))
+		return datom.Keyword(strings.TrimPrefix(v.String(), ":")), nil
+	case edn.Symbol:
+		return datom.Symbol(v.String()), nil
 	case *big.Int:
-		return datom.BigInt(v)
+		if v == nil {
+			return datom.Value{}, errorf(nil, "a nil *big.Int is no value")
+		}
+		return datom.BigInt(v), nil
+	case edn.BigDec:
+		return datom.BigDec(bigOrZero(v.Unscaled), v.Scale), nil
+	case engine.BigDec:
+		return datom.BigDec(bigOrZero(v.Unscaled), v.Scale), nil
+	case time.Time:
+		return datom.Instant(v), nil
+	case edn.UUID:
+		return datom.UUID(v), nil
+	case [16]byte:
+		return datom.UUID(v), nil
+	case []byte:
+		return datom.Bytes(v), nil
+	case []any:
+		elems := make([]datom.Value, len(v))
+		for i, e := range v {
+			x, err := goToValue(e)
+			if err != nil {
+				return datom.Value{}, err
+			}
+			elems[i] = x
+		}
+		return datom.Tuple(elems...), nil
+	case edn.Vector:
+		return goToValue([]any(v))
+	case nil:
+		return datom.Value{}, errorf(nil, "nil is no value")
 	}
-	return datom.String(fmt.Sprint(v))
+	return datom.Value{}, errorf(nil, "a Go %T (%v) is no value a query can hold", v, v)
+}
+
+func bigOrZero(n *big.Int) *big.Int {
+	if n == nil {
+		return new(big.Int)
+	}
+	return n
 }
 
 func (ev *evaluator) clause(c Clause, rel *relation) (*relation, error) {
@@ -269,7 +346,11 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 	}
 	if isConst[2] {
 		if attr == nil {
-			consts[2] = goToValue(p.Terms[2].(Const).V)
+			v, err := goToValue(p.Terms[2].(Const).V)
+			if err != nil {
+				return nil, errorf(nil, "%v (in %s)", err, p.form)
+			}
+			consts[2] = v
 		} else {
 			v, err := db.ValueOf(ev.ctx, attr.ID, p.Terms[2].(Const).V)
 			if err != nil {
@@ -638,10 +719,8 @@ func (ev *evaluator) find(q *Query, rel *relation) (any, error) {
 			}
 			tuples = append(tuples, t)
 		}
-		// :with columns can repeat a tuple: keep it once.
-		if len(withCols) > 0 {
-			tuples = distinctTuples(tuples)
-		}
+		// With :with, a tuple repeats once per distinct value of the
+		// :with variables: the result is a bag, as in Datomic.
 	} else {
 		var groupCols []int
 		for _, c := range cols {
@@ -748,19 +827,6 @@ func (ev *evaluator) find(q *Query, rel *relation) (any, error) {
 		return out, nil
 	}
 	return tuples, nil
-}
-
-func distinctTuples(ts [][]any) [][]any {
-	seen := map[string]bool{}
-	out := ts[:0]
-	for _, t := range ts {
-		k := fmt.Sprintf("%#v", t)
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 // resultValue is a value as results carry it: entity ids as datom.E.

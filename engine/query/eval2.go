@@ -1,6 +1,7 @@
 package query
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -367,19 +368,14 @@ func (ev *evaluator) args(ts []Term, rel *relation, row []datom.Value, form stri
 	return out, nil
 }
 
-// constValue is a constant as a value (vectors as tuples).
+// constValue is a query constant as a value (vectors as tuples); the
+// parser refused constants that are no value (term).
 func constValue(v any) datom.Value {
-	if seq, ok := v.([]any); ok {
-		elems := make([]datom.Value, len(seq))
-		for i, e := range seq {
-			elems[i] = constValue(e)
-		}
-		return datom.Tuple(elems...)
+	x, err := goToValue(v)
+	if err != nil {
+		panic("query: constant " + fmt.Sprint(v) + " passed the parser: " + err.Error())
 	}
-	if vec, ok := anyVector(v); ok {
-		return constValue(vec)
-	}
-	return goToValue(v)
+	return x
 }
 
 // function is a built-in: it returns the result (nil: none).
@@ -805,10 +801,11 @@ func userFunction(f func(args []any) (any, error)) function {
 		if err != nil || out == nil {
 			return nil, err
 		}
-		if seq, ok := out.([]any); ok {
-			return val(constValue(seq))
+		v, err := goToValue(out)
+		if err != nil {
+			return nil, errorf(nil, "a function registered in Go returned %v", err)
 		}
-		return val(goToValue(out))
+		return val(v)
 	}
 }
 

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stratadb/strata/anomaly"
 	"github.com/stratadb/strata/datom"
@@ -207,6 +209,8 @@ func TestRunFunctionsNotOrAggregates(t *testing.T) {
 		`[:find (avg ?a) (median ?a) :with ?e :where [?e :person/age ?a]]`:                           "30 30",
 		`[:find (max 2 ?a) (min 1 ?a) :where [?e :person/age ?a]]`:                                   "[40 30] [20]",
 		`[:find (count ?e) . :where [?e :person/age 99]]`:                                            "0",
+		// :with without an aggregate: a bag, one tuple per ?e
+		`[:find ?a :with ?e :where [?e :person/age ?a]]`: "20 | 30 | 30 | 40",
 	} {
 		if got := sorted(run(t, db, src)); got != want {
 			t.Errorf("%s\n  got  %s\n  want %s", src, got, want)
@@ -454,5 +458,49 @@ func TestRunSources(t *testing.T) {
 		if got := sorted(out); got != want {
 			t.Errorf("%s\n  got  %s\n  want %s", src, got, want)
 		}
+	}
+}
+
+// Inputs, constants and Go functions' results of Go types that are no
+// value are refused as incorrect, naming what was given; every integer
+// width, float32 and the other value types are taken.
+func TestRunValueTypes(t *testing.T) {
+	db := peopleDB(t)
+	ctx := context.Background()
+	for _, in := range []any{int32(30), uint8(30), int16(30), uint64(30), uint(30), int(30), datom.Long(30)} {
+		out, err := Q(ctx, `[:find ?n :in $ ?a :where [?e :person/age ?a] [?e :person/name ?n]]`, Options{}, db, in)
+		if err != nil || sorted(out) != "bob | dan" {
+			t.Errorf("input %T: %v, %v", in, out, err)
+		}
+	}
+	type point struct{ X, Y int }
+	for _, in := range []any{point{1, 2}, struct{}{}, nil, map[string]int{}, uint64(math.MaxUint64), []any{1, point{}}} {
+		_, err := Q(ctx, `[:find ?n :in $ ?a :where [?e :person/age ?a] [?e :person/name ?n]]`, Options{}, db, in)
+		if !errors.Is(err, anomaly.Incorrect) || !strings.Contains(err.Error(), "input 1") {
+			t.Errorf("input %T: %v", in, err)
+		}
+		_, err = Q(ctx, `[:find ?n :in $ [?a ...] :where [?e :person/age ?a] [?e :person/name ?n]]`, Options{}, db, []any{30, in})
+		if !errors.Is(err, anomaly.Incorrect) || !strings.Contains(err.Error(), "item 1") {
+			t.Errorf("collection item %T: %v", in, err)
+		}
+	}
+	// An instant, a float and a tuple as inputs reach functions intact.
+	when := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	out, err := Q(ctx, `[:find ?x ?f ?t :in ?x ?f ?t]`, Options{}, when, float32(1.5), []any{1, "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := out.([][]any)[0]
+	if !row[0].(time.Time).Equal(when) || row[1] != float32(1.5) || fmt.Sprint(row[2]) != "[1 a]" {
+		t.Errorf("got %v", row)
+	}
+	// A character constant is no value strata stores.
+	if _, err := Parse([]byte(`[:find ?e :where [?e :person/name \a]]`)); !errors.Is(err, anomaly.Incorrect) || !strings.Contains(err.Error(), "constant") {
+		t.Errorf("char constant: %v", err)
+	}
+	// A Go function returning a struct.
+	opts := Options{Funcs: map[string]func([]any) (any, error){"my/pt": func([]any) (any, error) { return point{}, nil }}}
+	if _, err := Q(ctx, `[:find ?p :where [(my/pt) ?p]]`, opts, db); !errors.Is(err, anomaly.Incorrect) || !strings.Contains(err.Error(), "point") {
+		t.Errorf("function result: %v", err)
 	}
 }

@@ -403,6 +403,9 @@ func term(v any) (Term, error) {
 	if s, ok := v.(edn.Symbol); ok {
 		return nil, errorf(s, "a symbol here must be a variable (?x), _ or a source ($x)")
 	}
+	if _, err := goToValue(v); err != nil {
+		return nil, errorf(v, "a constant must be a value: %v", err)
+	}
 	return Const{v}, nil
 }
 
