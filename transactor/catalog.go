@@ -13,8 +13,9 @@ import (
 // Catalog holds what a system knows about its databases besides their
 // logs: names and ids, each database's root record (the published index
 // root, replaced only by compare-and-swap), the writer lease per database,
-// and the members of the compute groups. Implementations: FileCatalog (a
-// JSON file replaced atomically, the embedded default) and DynamoCatalog.
+// the members of the compute groups, and the API keys of the node server.
+// Implementations: FileCatalog (a JSON file replaced atomically, the
+// embedded default) and DynamoCatalog.
 type Catalog interface {
 	// CreateDB creates a database named name with a fresh id. A name in
 	// use is a conflict.
@@ -48,6 +49,21 @@ type Catalog interface {
 	Heartbeat(ctx context.Context, m Member) error
 	// Members returns the members of group seen at or after since.
 	Members(ctx context.Context, group string, since time.Time) ([]Member, error)
+
+	// PutKey stores a new API key (see APIKey; invalid keys are incorrect).
+	// An id in use is a conflict: keys are never replaced, only revoked.
+	PutKey(ctx context.Context, k APIKey) error
+	// GetKey returns the key whose id is id, revoked or not (not-found if
+	// none).
+	GetKey(ctx context.Context, id string) (APIKey, error)
+	// ListKeys returns every key, revoked ones included, by id. Secrets
+	// are included: callers that print keys must hide them (APIKey's
+	// String does).
+	ListKeys(ctx context.Context) ([]APIKey, error)
+	// RevokeKey revokes key id at now and returns it. Revoking a revoked
+	// key changes nothing: it keeps its first revocation time. Not-found
+	// if there is no such key.
+	RevokeKey(ctx context.Context, id string, now time.Time) (APIKey, error)
 
 	Close() error
 }

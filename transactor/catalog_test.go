@@ -2,9 +2,13 @@ package transactor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +128,139 @@ func catalogContract(t *testing.T, open func(t *testing.T) (Catalog, Catalog)) {
 	if r, err := c.Root(ctx, b.ID); err != nil || r.Version != 0 {
 		t.Fatalf("root of the new database %+v, %v", r, err)
 	}
+
+	keyContract(t, c, c2, now)
+}
+
+// keyContract is catalogContract's part on API keys: created once, read
+// from either handle, listed by id, revoked once; invalid keys change
+// nothing.
+func keyContract(t *testing.T, c, c2 Catalog, now time.Time) {
+	ctx := context.Background()
+	admin, err := NewAPIKey(false, nil, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports, err := NewAPIKey(true, []string{"orders", "accounts"}, "reports")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A hand-made key (as if imported) whose id sorts before any NewAPIKey
+	// makes.
+	imported := APIKey{ID: "AKIA0000000000000000", Secret: strings.Repeat("s/+=", 10), DBs: []string{"orders"}, Created: now}
+	for _, k := range []APIKey{admin, reports, imported} {
+		if err := c.PutKey(ctx, k); err != nil {
+			t.Fatalf("put %v: %v", k, err)
+		}
+	}
+	again := admin
+	again.Secret = strings.Repeat("x", 40)
+	if err := c2.PutKey(ctx, again); !errors.Is(err, anomaly.Conflict) {
+		t.Fatalf("a second key with id %s: %v", admin.ID, err)
+	}
+	for _, k := range []APIKey{admin, reports, imported} {
+		if got, err := c2.GetKey(ctx, k.ID); err != nil || !sameKey(got, k) {
+			t.Fatalf("get %s from the second handle: %v (secret kept: %t), %v", k.ID, got, got.Secret == k.Secret, err)
+		}
+	}
+	want := []APIKey{imported, admin, reports}
+	slices.SortFunc(want[1:], func(a, b APIKey) int { return strings.Compare(a.ID, b.ID) })
+	checkKeys(t, c2, want)
+
+	const missing = "SKZZZZZZZZZZZZZZZZZZ"
+	if _, err := c.GetKey(ctx, missing); !errors.Is(err, anomaly.NotFound) {
+		t.Fatalf("get of a missing key: %v", err)
+	}
+	if _, err := c.RevokeKey(ctx, missing, now); !errors.Is(err, anomaly.NotFound) {
+		t.Fatalf("revoke of a missing key: %v", err)
+	}
+	for _, id := range []string{"", "sk-lower-case-id-000", "SK1"} {
+		if _, err := c.GetKey(ctx, id); !errors.Is(err, anomaly.Incorrect) {
+			t.Fatalf("get of key id %q: %v", id, err)
+		}
+		if _, err := c.RevokeKey(ctx, id, now); !errors.Is(err, anomaly.Incorrect) {
+			t.Fatalf("revoke of key id %q: %v", id, err)
+		}
+	}
+	if _, err := c.RevokeKey(ctx, admin.ID, time.Time{}); !errors.Is(err, anomaly.Incorrect) {
+		t.Fatalf("a revocation without a time: %v", err)
+	}
+
+	// Revoked once: a second revocation, from either handle, keeps the
+	// first time.
+	revokedAt := now.Add(time.Minute)
+	r, err := c.RevokeKey(ctx, admin.ID, revokedAt)
+	if err != nil || !r.Revoked.Equal(revokedAt) || r.Active(revokedAt) || !r.Active(revokedAt.Add(-time.Nanosecond)) {
+		t.Fatalf("revoked %v at %s, %v", r, r.Revoked, err)
+	}
+	i := slices.IndexFunc(want, func(k APIKey) bool { return k.ID == admin.ID })
+	want[i].Revoked = revokedAt
+	if !sameKey(r, want[i]) {
+		t.Fatalf("revocation changed more than the time: %v", r)
+	}
+	for _, cat := range []Catalog{c2, c} {
+		if r, err := cat.RevokeKey(ctx, admin.ID, revokedAt.Add(time.Hour)); err != nil || !r.Revoked.Equal(revokedAt) {
+			t.Fatalf("revoked again: %v at %s, %v", r, r.Revoked, err)
+		}
+	}
+	if got, err := c2.GetKey(ctx, admin.ID); err != nil || !sameKey(got, want[i]) {
+		t.Fatalf("revoked key read back: %v at %s, %v", got, got.Revoked, err)
+	}
+	checkKeys(t, c, want)
+
+	// Invalid keys are refused, and nothing changes.
+	names := make([]string, MaxKeyDBs+1)
+	for i := range names {
+		names[i] = fmt.Sprintf("db%d", i)
+	}
+	for _, bad := range []struct {
+		what string
+		edit func(*APIKey)
+	}{
+		{"no id", func(k *APIKey) { k.ID = "" }},
+		{"a short id", func(k *APIKey) { k.ID = "SK123" }},
+		{"a long id", func(k *APIKey) { k.ID = strings.Repeat("A", maxKeyID+1) }},
+		{"a lower-case id", func(k *APIKey) { k.ID = strings.ToLower(k.ID) }},
+		{"an id with a slash", func(k *APIKey) { k.ID = k.ID[:10] + "/" + k.ID[11:] }},
+		{"a short secret", func(k *APIKey) { k.Secret = k.Secret[:minKeySecret-1] }},
+		{"a long secret", func(k *APIKey) { k.Secret = strings.Repeat("s", maxKeySecret+1) }},
+		{"a secret with a space", func(k *APIKey) { k.Secret = k.Secret[:10] + " " + k.Secret[11:] }},
+		{"a secret with a control character", func(k *APIKey) { k.Secret = k.Secret[:10] + "\n" + k.Secret[11:] }},
+		{"a bad database name", func(k *APIKey) { k.DBs = []string{"orders", "a/b"} }},
+		{"an empty database name", func(k *APIKey) { k.DBs = []string{""} }},
+		{"too many databases", func(k *APIKey) { k.DBs = names }},
+		{"a long note", func(k *APIKey) { k.Note = strings.Repeat("n", MaxKeyNote+1) }},
+		{"a note that is not UTF-8", func(k *APIKey) { k.Note = "\xff" }},
+		{"no creation time", func(k *APIKey) { k.Created = time.Time{} }},
+	} {
+		k, err := NewAPIKey(false, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad.edit(&k)
+		if err := c.PutKey(ctx, k); !errors.Is(err, anomaly.Incorrect) {
+			t.Fatalf("a key with %s: %v", bad.what, err)
+		}
+	}
+	checkKeys(t, c2, want)
+}
+
+// sameKey compares keys as a catalog keeps them: times by instant, no
+// databases and an empty list alike.
+func sameKey(a, b APIKey) bool {
+	return a.ID == b.ID && a.Secret == b.Secret && a.ReadOnly == b.ReadOnly && slices.Equal(a.DBs, b.DBs) &&
+		a.Created.Equal(b.Created) && a.Revoked.Equal(b.Revoked) && a.Note == b.Note
+}
+
+func checkKeys(t *testing.T, c Catalog, want []APIKey) {
+	t.Helper()
+	got, err := c.ListKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(got, want, sameKey) {
+		t.Fatalf("keys %v, want %v", got, want)
+	}
 }
 
 func TestFileCatalog(t *testing.T) {
@@ -155,5 +292,64 @@ func TestFileCatalogDamaged(t *testing.T) {
 	}
 	if _, err := OpenFileCatalog(dir); !errors.Is(err, anomaly.Fault) {
 		t.Fatalf("a catalog of another version: %v", err)
+	}
+}
+
+// The catalog file holds secrets: only its owner may read it, also when a
+// temporary file left behind was readable by others. It stays format
+// version 1, which builds from before keys open, until it holds a key.
+func TestFileCatalogKeyFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c, err := OpenFileCatalog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := os.WriteFile(filepath.Join(dir, catalogFile+".tmp"), []byte("left by a crash"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	version := func() int {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, catalogFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s struct{ Version int }
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.Version
+	}
+	if _, err := c.CreateDB(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(); v != catalogVersionNoKeys {
+		t.Fatalf("a catalog without keys is version %d", v)
+	}
+	k, err := NewAPIKey(false, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(); v != catalogVersion {
+		t.Fatalf("a catalog with keys is version %d", v)
+	}
+	fi, err := os.Stat(filepath.Join(dir, catalogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("catalog file mode %v", fi.Mode().Perm())
+	}
+	c2, err := OpenFileCatalog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if got, err := c2.GetKey(ctx, k.ID); err != nil || !sameKey(got, k) {
+		t.Fatalf("key read back %v, %v", got, err)
 	}
 }

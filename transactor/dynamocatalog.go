@@ -19,11 +19,23 @@ import (
 
 // DynamoCatalog is the Catalog on DynamoDB, in the log's table (see
 // DynamoLog for the key layout): every change is one conditional write on
-// the item's version attribute "v".
+// the item's version attribute "v". API keys are items too:
+//
+//	pk "key#<id>", sk 0; attributes secret, readOnly (bool), dbs (a list of
+//	names, absent: every database), created and revoked (RFC 3339 with
+//	nanoseconds; revoked absent: active), note (absent: none)
+//
+// Anyone who can read the table can read the secrets: grant it as narrowly
+// as the keys themselves.
 type DynamoCatalog struct {
 	c     *dynamodb.Client
 	table string
 }
+
+var (
+	_ Catalog = (*DynamoCatalog)(nil)
+	_ Catalog = (*FileCatalog)(nil)
+)
 
 // OpenDynamoCatalog opens the catalog in o.Table.
 func OpenDynamoCatalog(ctx context.Context, o DynamoOptions) (*DynamoCatalog, error) {
@@ -295,6 +307,135 @@ func (c *DynamoCatalog) Members(ctx context.Context, group string, since time.Ti
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+func keyItem(k APIKey) map[string]types.AttributeValue {
+	item := map[string]types.AttributeValue{"secret": sAttr(k.Secret), "readOnly": &types.AttributeValueMemberBOOL{Value: k.ReadOnly},
+		"created": sAttr(k.Created.UTC().Format(time.RFC3339Nano))}
+	if len(k.DBs) > 0 {
+		dbs := make([]types.AttributeValue, len(k.DBs))
+		for i, db := range k.DBs {
+			dbs[i] = sAttr(db)
+		}
+		item["dbs"] = &types.AttributeValueMemberL{Value: dbs}
+	}
+	if !k.Revoked.IsZero() {
+		item["revoked"] = sAttr(k.Revoked.UTC().Format(time.RFC3339Nano))
+	}
+	if k.Note != "" {
+		item["note"] = sAttr(k.Note)
+	}
+	return item
+}
+
+func keyOf(item map[string]types.AttributeValue) (APIKey, error) {
+	k := APIKey{ID: strings.TrimPrefix(sOf(item, attrPK), "key#"), Secret: sOf(item, "secret"), Note: sOf(item, "note")}
+	if ro, ok := item["readOnly"].(*types.AttributeValueMemberBOOL); ok {
+		k.ReadOnly = ro.Value
+	}
+	if l, ok := item["dbs"].(*types.AttributeValueMemberL); ok {
+		for _, v := range l.Value {
+			s, ok := v.(*types.AttributeValueMemberS)
+			if !ok {
+				return APIKey{}, anomaly.New(anomaly.Fault, "catalog api key", "%s: a database that is not a string", k.ID)
+			}
+			k.DBs = append(k.DBs, s.Value)
+		}
+	}
+	var err error
+	if k.Created, err = time.Parse(time.RFC3339Nano, sOf(item, "created")); err != nil {
+		return APIKey{}, anomaly.Wrap(anomaly.Fault, "catalog api key "+k.ID, err)
+	}
+	if r := sOf(item, "revoked"); r != "" {
+		if k.Revoked, err = time.Parse(time.RFC3339Nano, r); err != nil {
+			return APIKey{}, anomaly.Wrap(anomaly.Fault, "catalog api key "+k.ID, err)
+		}
+	}
+	return k, nil
+}
+
+// PutKey implements Catalog.
+func (c *DynamoCatalog) PutKey(ctx context.Context, k APIKey) error {
+	if err := validAPIKey(k); err != nil {
+		return err
+	}
+	err := c.put(ctx, "key#"+k.ID, 0, keyItem(k), "put api key")
+	if errors.Is(err, anomaly.Conflict) {
+		return anomaly.New(anomaly.Conflict, "put api key", "%s exists", k.ID)
+	}
+	return err
+}
+
+// GetKey implements Catalog.
+func (c *DynamoCatalog) GetKey(ctx context.Context, id string) (APIKey, error) {
+	if err := validKeyID(id); err != nil {
+		return APIKey{}, err
+	}
+	item, err := c.get(ctx, "key#"+id, "api key")
+	if err != nil {
+		return APIKey{}, err
+	}
+	if item == nil {
+		return APIKey{}, anomaly.New(anomaly.NotFound, "api key", "no key %s", id)
+	}
+	return keyOf(item)
+}
+
+// ListKeys implements Catalog.
+func (c *DynamoCatalog) ListKeys(ctx context.Context) ([]APIKey, error) {
+	items, err := c.scan(ctx, "key#", "list api keys")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]APIKey, 0, len(items))
+	for _, it := range items {
+		k, err := keyOf(it)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b APIKey) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// RevokeKey implements Catalog: one update, on condition that the key
+// exists and is not revoked yet. When the condition fails, a read tells a
+// missing key from one revoked before (which keys never leave).
+func (c *DynamoCatalog) RevokeKey(ctx context.Context, id string, now time.Time) (APIKey, error) {
+	if err := validRevocation(id, now); err != nil {
+		return APIKey{}, err
+	}
+	out, err := c.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(c.table),
+		Key:                      catKey("key#" + id),
+		UpdateExpression:         aws.String("SET revoked = :r, #v = #v + :one"),
+		ConditionExpression:      aws.String("attribute_exists(pk) AND attribute_not_exists(revoked)"),
+		ExpressionAttributeNames: map[string]string{"#v": "v"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":r": sAttr(now.UTC().Format(time.RFC3339Nano)), ":one": nAttr(1)},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err == nil {
+		return keyOf(out.Attributes)
+	}
+	if err = dynamoErr("revoke api key", err); !errors.Is(err, anomaly.Conflict) {
+		return APIKey{}, err
+	}
+	item, err := c.get(ctx, "key#"+id, "revoke api key")
+	if err != nil {
+		return APIKey{}, err
+	}
+	if item == nil {
+		return APIKey{}, anomaly.New(anomaly.NotFound, "revoke api key", "no key %s", id)
+	}
+	k, err := keyOf(item)
+	if err == nil && k.Revoked.IsZero() {
+		// Nothing clears a revocation, so the condition failed on
+		// something else: say so rather than report the key revoked.
+		return APIKey{}, anomaly.New(anomaly.Conflict, "revoke api key", "%s: the key changed while it was revoked", id)
+	}
+	return k, err
 }
 
 // Close implements Catalog.

@@ -21,7 +21,8 @@ import (
 // every change by writing a temporary file, fsyncing it, renaming it over
 // the old one and fsyncing the directory, so that a crash leaves either
 // the old catalog or the new one. Changes take an flock on a lock file
-// beside it, so processes sharing the directory take turns.
+// beside it, so processes sharing the directory take turns. The file holds
+// API key secrets, so only its owner may read it (mode 0600).
 type FileCatalog struct {
 	dir  string
 	mu   sync.Mutex
@@ -29,9 +30,14 @@ type FileCatalog struct {
 }
 
 const (
-	catalogFile    = "catalog.json"
-	catalogLock    = "catalog.lock"
-	catalogVersion = 1
+	catalogFile = "catalog.json"
+	catalogLock = "catalog.lock"
+	// Format versions: 2 added API keys. A catalog without keys is still
+	// written as version 1, which builds from before keys can open; one
+	// with keys is version 2, which they refuse, rather than read it,
+	// ignore the keys and drop them on their next write.
+	catalogVersionNoKeys = 1
+	catalogVersion       = 2
 )
 
 type catalogState struct {
@@ -40,6 +46,7 @@ type catalogState struct {
 	Roots   map[string]RootRecord `json:"roots"`     // by id
 	Leases  map[string]Lease      `json:"leases"`    // by id
 	Members map[string]Member     `json:"members"`   // by id
+	Keys    map[string]APIKey     `json:"keys"`      // by id
 }
 
 // OpenFileCatalog opens (creating it if needed) the catalog in dir.
@@ -101,7 +108,7 @@ func (c *FileCatalog) locked(how int, fn func() error) error {
 
 func (c *FileCatalog) load() (*catalogState, error) {
 	s := &catalogState{Version: catalogVersion, DBs: map[string]DBInfo{}, Roots: map[string]RootRecord{},
-		Leases: map[string]Lease{}, Members: map[string]Member{}}
+		Leases: map[string]Lease{}, Members: map[string]Member{}, Keys: map[string]APIKey{}}
 	b, err := os.ReadFile(filepath.Join(c.dir, catalogFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil
@@ -112,8 +119,8 @@ func (c *FileCatalog) load() (*catalogState, error) {
 	if err := json.Unmarshal(b, s); err != nil {
 		return nil, anomaly.Wrap(anomaly.Fault, "catalog "+filepath.Join(c.dir, catalogFile), err)
 	}
-	if s.Version != catalogVersion {
-		return nil, anomaly.New(anomaly.Fault, "catalog", "format version %d (this build reads %d)", s.Version, catalogVersion)
+	if s.Version != catalogVersionNoKeys && s.Version != catalogVersion {
+		return nil, anomaly.New(anomaly.Fault, "catalog", "format version %d (this build reads %d and %d)", s.Version, catalogVersionNoKeys, catalogVersion)
 	}
 	// A file may leave maps out (null): start them empty.
 	if s.DBs == nil {
@@ -128,20 +135,32 @@ func (c *FileCatalog) load() (*catalogState, error) {
 	if s.Members == nil {
 		s.Members = map[string]Member{}
 	}
+	if s.Keys == nil {
+		s.Keys = map[string]APIKey{}
+	}
 	return s, nil
 }
 
 func (c *FileCatalog) save(s *catalogState) error {
+	s.Version = catalogVersionNoKeys
+	if len(s.Keys) > 0 {
+		s.Version = catalogVersion
+	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return anomaly.Wrap(anomaly.Fault, "encode catalog", err)
 	}
 	tmp := filepath.Join(c.dir, catalogFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return anomaly.Wrap(anomaly.Unavailable, "write catalog", err)
 	}
-	_, err = f.Write(b)
+	// The mode of OpenFile is only for a new file: a temporary file left
+	// by a crash, or by a build that wrote 0644, keeps its own.
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(b)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -314,6 +333,69 @@ func (c *FileCatalog) Members(ctx context.Context, group string, since time.Time
 	})
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
 	return out, err
+}
+
+// PutKey implements Catalog.
+func (c *FileCatalog) PutKey(ctx context.Context, k APIKey) error {
+	if err := validAPIKey(k); err != nil {
+		return err
+	}
+	return c.update(func(s *catalogState) error {
+		if _, ok := s.Keys[k.ID]; ok {
+			return anomaly.New(anomaly.Conflict, "put api key", "%s exists", k.ID)
+		}
+		s.Keys[k.ID] = k
+		return nil
+	})
+}
+
+// GetKey implements Catalog.
+func (c *FileCatalog) GetKey(ctx context.Context, id string) (APIKey, error) {
+	if err := validKeyID(id); err != nil {
+		return APIKey{}, err
+	}
+	var k APIKey
+	err := c.view(func(s *catalogState) error {
+		var ok bool
+		if k, ok = s.Keys[id]; !ok {
+			return anomaly.New(anomaly.NotFound, "api key", "no key %s", id)
+		}
+		return nil
+	})
+	return k, err
+}
+
+// ListKeys implements Catalog.
+func (c *FileCatalog) ListKeys(ctx context.Context) ([]APIKey, error) {
+	var out []APIKey
+	err := c.view(func(s *catalogState) error {
+		for _, k := range s.Keys {
+			out = append(out, k)
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b APIKey) int { return strings.Compare(a.ID, b.ID) })
+	return out, err
+}
+
+// RevokeKey implements Catalog.
+func (c *FileCatalog) RevokeKey(ctx context.Context, id string, now time.Time) (APIKey, error) {
+	if err := validRevocation(id, now); err != nil {
+		return APIKey{}, err
+	}
+	var k APIKey
+	err := c.update(func(s *catalogState) error {
+		var ok bool
+		if k, ok = s.Keys[id]; !ok {
+			return anomaly.New(anomaly.NotFound, "revoke api key", "no key %s", id)
+		}
+		if k.Revoked.IsZero() {
+			k.Revoked = now.UTC()
+			s.Keys[id] = k
+		}
+		return nil
+	})
+	return k, err
 }
 
 // Close implements Catalog.
