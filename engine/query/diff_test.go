@@ -451,6 +451,9 @@ func TestQueryDifferential(t *testing.T) {
 				}
 				got[strings.Join(parts, ",")] = true
 			}
+			if n := len(out.([][]any)); n != len(got) {
+				t.Fatalf("seed %d: %s\n %d rows, %d distinct: a set holds each row once", seed, src, n, len(got))
+			}
 			want := answers(bf, vars, find, cs)
 			if fmt.Sprint(sortedKeys(got)) != fmt.Sprint(sortedKeys(want)) {
 				t.Fatalf("seed %d: %s\n got  %v\n want %v", seed, src, sortedKeys(got), sortedKeys(want))

@@ -84,7 +84,7 @@ func runQuery(ctx context.Context, q *Query, opts Options, inputs []any) (any, *
 		defer cancel()
 	}
 	ev := &evaluator{ctx: ctx, srcs: map[SrcVar]*engine.DB{}, raw: map[Var]any{}, opts: opts}
-	rel := &relation{rows: [][]datom.Value{{}}} // one empty row: the join's identity
+	rel := &relation{rows: [][]datom.Value{{}}, distinct: true} // one empty row: the join's identity
 	for i, in := range q.In {
 		switch in := in.(type) {
 		case SrcInput:
@@ -99,7 +99,7 @@ func runQuery(ctx context.Context, q *Query, opts Options, inputs []any) (any, *
 			if err != nil {
 				return nil, nil, errorf(nil, "input %d (%s): %v", i, in.Var, err)
 			}
-			rel = product(rel, &relation{vars: []Var{in.Var}, rows: [][]datom.Value{{v}}})
+			rel = product(rel, &relation{vars: []Var{in.Var}, rows: [][]datom.Value{{v}}, distinct: true})
 		case CollInput:
 			items, ok := inputs[i].([]any)
 			if !ok {
@@ -159,10 +159,13 @@ type evaluator struct {
 	written   bool // run clauses in the order written (no planning)
 }
 
-// relation is a set of bindings: rows of values for vars.
+// relation is a set of bindings: rows of values for vars. It may hold a
+// row more than once unless distinct says that it does not (which lets
+// :find skip making the set).
 type relation struct {
-	vars []Var
-	rows [][]datom.Value
+	vars     []Var
+	rows     [][]datom.Value
+	distinct bool
 }
 
 func (r *relation) col(v Var) int {
@@ -176,7 +179,7 @@ func (r *relation) col(v Var) int {
 
 // product is the cross product of a and b (disjoint variables).
 func product(a, b *relation) *relation {
-	out := &relation{vars: append(append([]Var{}, a.vars...), b.vars...)}
+	out := &relation{vars: append(append([]Var{}, a.vars...), b.vars...), distinct: a.distinct && b.distinct}
 	for _, ra := range a.rows {
 		for _, rb := range b.rows {
 			out.rows = append(out.rows, append(append([]datom.Value{}, ra...), rb...))
@@ -364,6 +367,15 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 	}
 	out := &relation{vars: outVars(rel, p)}
 	newVars := out.vars[len(rel.vars):]
+	// Distinct rows in, distinct rows out, when every position a matching
+	// datom can vary in (E, A, V: the current view holds each fact once)
+	// is a variable: two datoms then differ in a variable's value.
+	out.distinct = rel.distinct && !db.IsHistory() && len(p.Terms) >= 3
+	for i := 0; i < 3 && i < len(p.Terms); i++ {
+		if _, isBlank := p.Terms[i].(Blank); isBlank {
+			out.distinct = false
+		}
+	}
 	// Per position, precomputed: the row column of a bound variable, the
 	// first position of a variable repeated in the pattern, and the
 	// positions that supply the new variables.
@@ -537,7 +549,7 @@ func (ev *evaluator) pred(p *Pred, rel *relation) (*relation, error) {
 		if !ok && !isFn {
 			return nil, errorf(nil, "unknown function %s (in %s)", p.Fn, p.form)
 		}
-		out := &relation{vars: rel.vars}
+		out := &relation{vars: rel.vars, distinct: rel.distinct}
 		for _, row := range rel.rows {
 			args, err := ev.args(p.Args, rel, row, p.form)
 			if err != nil {
@@ -579,7 +591,7 @@ func (ev *evaluator) pred(p *Pred, rel *relation) (*relation, error) {
 		}
 		return datom.Value{}, errorf(nil, "%s takes variables and constants (in %s)", p.Fn, p.form)
 	}
-	out := &relation{vars: rel.vars}
+	out := &relation{vars: rel.vars, distinct: rel.distinct}
 	for _, row := range rel.rows {
 		a, err := arg(p.Args[0], row)
 		if err != nil {
@@ -690,18 +702,26 @@ func (ev *evaluator) find(q *Query, rel *relation) (any, error) {
 			setCols = append(setCols, c)
 		}
 	}
-	seen := map[string]bool{}
-	var rows [][]datom.Value
-	for _, row := range rel.rows {
-		if k := rowKey(row, setCols); !seen[k] {
-			seen[k] = true
-			rows = append(rows, row)
+	rows := rel.rows
+	if !rel.distinct || len(setCols) < len(rel.vars) {
+		// Make the set (rows known distinct over every column are one).
+		seen := make(map[string]bool, len(rel.rows))
+		rows = nil
+		for _, row := range rel.rows {
+			if k := rowKey(row, setCols); !seen[k] {
+				seen[k] = true
+				rows = append(rows, row)
+			}
 		}
 	}
 	var tuples [][]any
 	if !hasAgg {
-		for _, row := range rows {
-			t := make([]any, len(cols))
+		// One allocation for every tuple's elements.
+		k := len(cols)
+		elems := make([]any, len(rows)*k)
+		tuples = make([][]any, 0, len(rows))
+		for r, row := range rows {
+			t := elems[r*k : (r+1)*k : (r+1)*k]
 			for i, c := range cols {
 				if c.pull != nil {
 					v := row[c.col]

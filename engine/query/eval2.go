@@ -193,7 +193,7 @@ func (ev *evaluator) not(n *Not, rel *relation) (*relation, error) {
 	for i, v := range joinVars {
 		rc[i] = rel.col(v)
 	}
-	out := &relation{vars: rel.vars}
+	out := &relation{vars: rel.vars, distinct: rel.distinct}
 	for _, row := range rel.rows {
 		if !hit[rowKey(row, rc)] {
 			out.rows = append(out.rows, row)

@@ -504,3 +504,41 @@ func TestRunValueTypes(t *testing.T) {
 		t.Errorf("function result: %v", err)
 	}
 }
+
+// Rows that repeat before :find (a blank over a cardinality-many
+// attribute, a fact asserted twice in history) come out once.
+func TestRunSetSemantics(t *testing.T) {
+	db := peopleDB(t)
+	ctx := context.Background()
+	for src, want := range map[string]string{
+		`[:find ?n :where [?e :person/friend _] [?e :person/name ?n]]`: "ann | bob | dan",
+		`[:find ?n :where [?e :person/friend] [?e :person/name ?n]]`:   "ann | bob | dan",
+		`[:find ?e :where [?e :person/friend ?f]]`:                     "",
+		`[:find ?e :where [?e :person/friend _]]`:                      "",
+		`[:find ?e :where [?e :person/friend]]`:                        "",
+	} {
+		out := run(t, db, src)
+		if want != "" && sorted(out) != want {
+			t.Errorf("%s: got %s, want %s", src, sorted(out), want)
+		}
+		if n := len(out.([][]any)); n != 3 {
+			t.Errorf("%s: %d rows, want 3", src, n)
+		}
+	}
+	// bob's age retracted and asserted again: the history holds [bob age 30] twice.
+	bob, _, err := db.EntityOf(ctx, []any{engine.Keyword("person/name"), "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ops := range [][]engine.Op{{engine.Retract{E: bob, A: engine.Keyword("person/age"), V: int64(30)}}, {engine.Add{E: bob, A: engine.Keyword("person/age"), V: int64(30)}}} {
+		rep, err := db.With(ctx, ops, engine.TxOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db = rep.DBAfter
+	}
+	out := run(t, db.History(), `[:find ?e ?a :where [?e :person/age ?a] [?e :person/name "bob"]]`)
+	if n := len(out.([][]any)); n != 1 {
+		t.Errorf("history: %d rows %v, want 1", n, out)
+	}
+}
