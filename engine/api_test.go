@@ -217,3 +217,77 @@ func TestIndexPullOptions(t *testing.T) {
 		}
 	}
 }
+
+// SeekDatoms starts at a position and runs to the end of the index, over
+// the memory index, over trees (chunks decoded once and then served by the
+// chunk cache), and in an as-of view.
+func TestSeekDatoms(t *testing.T) {
+	ctx := context.Background()
+	db := peopleSchema(t)
+	var ops []Op
+	for i := range 40 {
+		ops = append(ops, Map{Attrs: []KV{{kw("person/email"), string(rune('a'+i)) + "@x"}, {kw("person/age"), int64(i)}}})
+	}
+	db = mustWith(t, db, ops...).DBAfter
+	age, _ := db.Schema().AttrByIdent("person/age")
+	email, _ := db.Schema().AttrByIdent("person/email")
+	seek := func(db *DB, e datom.E) (ages []int64, after int) {
+		for d, err := range db.SeekDatoms(ctx, datom.AEVT, Components{A: age.ID, HasA: true, E: e, HasE: true}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.A != age.ID {
+				after++ // past the attribute: the seek runs on
+				continue
+			}
+			ages = append(ages, d.V.Long())
+		}
+		return ages, after
+	}
+	var es []datom.E
+	for d, err := range db.Datoms(ctx, datom.AEVT, Components{A: age.ID, HasA: true}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		es = append(es, d.E)
+	}
+	check := func(name string, db *DB, n int) {
+		t.Helper()
+		ages, after := seek(db, es[30])
+		if len(ages) != n-30 || ages[0] != 30 {
+			t.Fatalf("%s: from the 31st person: %v", name, ages)
+		}
+		if after == 0 && email.ID > age.ID {
+			t.Fatalf("%s: the seek stopped at the attribute's end", name)
+		}
+		// A position between datoms starts at the next one.
+		if ages, _ := seek(db, es[10]+1); len(ages) != n-11 || ages[0] != 11 {
+			t.Fatalf("%s: between the 11th and 12th: %v", name, ages)
+		}
+	}
+	check("memory", db, 40)
+	hits0, _ := ChunkCacheStats()
+	idx, _, _, err := db.Index(ctx, testStore(t), TreeOptions{ChunkDatoms: 4, LeafDatoms: 8, Fanout: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("trees", idx, 40)
+	check("trees again", idx, 40)
+	if hits, _ := ChunkCacheStats(); hits == hits0 {
+		t.Fatal("the second read of the same chunks did not hit the chunk cache")
+	}
+	// A newer value over the trees, read as of the indexed one.
+	newer := mustWith(t, idx, Map{Attrs: []KV{{kw("person/email"), "zz@x"}, {kw("person/age"), int64(99)}}}).DBAfter
+	check("as of", newer.AsOf(idx.BasisT()), 40)
+	if ages, _ := seek(newer, es[30]); len(ages) != 11 || ages[10] != 99 {
+		t.Fatalf("newer: %v", ages)
+	}
+	if _, err := func() (d datom.Datom, err error) {
+		for d, err = range db.SeekDatoms(ctx, datom.AEVT, Components{E: 5, HasE: true}) {
+			break
+		}
+		return
+	}(); err == nil {
+		t.Fatal("components that are not a leading run accepted")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -460,6 +461,12 @@ func mergeSorted(x datom.Index, old, adds, dels []datom.Datom) []datom.Datom {
 // recordsFrom calls fn with the records of segment id from the first whose
 // key is >= from (every record when from is nil), until fn returns false.
 func (t *treeIO) recordsFrom(ctx context.Context, id segment.ID, from []byte, fn func(k, v []byte) (bool, error)) (bool, error) {
+	return t.recordsAt(ctx, id, from, func(k, v []byte, _, _ int) (bool, error) { return fn(k, v) })
+}
+
+// recordsAt is recordsFrom whose fn also learns where each record is: its
+// block and its end within the block.
+func (t *treeIO) recordsAt(ctx context.Context, id segment.ID, from []byte, fn func(k, v []byte, block, end int) (bool, error)) (bool, error) {
 	ix, err := t.store.Index(ctx, id)
 	if err != nil {
 		return false, err
@@ -484,7 +491,7 @@ func (t *treeIO) recordsFrom(ctx context.Context, id segment.ID, from []byte, fn
 			ok = it.First()
 		}
 		for ; ok; ok = it.Next() {
-			more, err := fn(it.Key(), it.Value())
+			more, err := fn(it.Key(), it.Value(), i, it.RecordEnd())
 			if err != nil || !more {
 				return false, err
 			}
@@ -512,19 +519,39 @@ func (t *treeIO) ascend(ctx context.Context, root TreeRef, probe *datom.Datom, f
 
 func (t *treeIO) ascendNode(ctx context.Context, ref TreeRef, from []byte, probe *datom.Datom, fn func(datom.Datom) bool) (bool, error) {
 	if ref.Height == 0 {
+		cache := chunks.Load()
 		cp := chunkPool.Get().(*[]datom.Datom)
 		defer chunkPool.Put(cp)
-		chunk := (*cp)[:0]
-		defer func() { *cp = chunk[:0] }()
-		return t.recordsFrom(ctx, ref.ID, from, func(_, v []byte) (bool, error) {
-			var err error
-			if chunk, err = datom.DecodeBlock(t.x, v, chunk[:0]); err != nil {
-				return false, anomaly.Wrap(anomaly.Fault, "tree leaf "+ref.ID.Short(), err)
+		buf := (*cp)[:0]
+		defer func() { *cp = buf[:0] }()
+		return t.recordsAt(ctx, ref.ID, from, func(_, v []byte, block, end int) (bool, error) {
+			var chunk []datom.Datom
+			key := chunkKey{id: ref.ID, block: int32(block), end: int32(end)}
+			hit := false
+			if cache != nil {
+				chunk, hit = cache.get(key)
 			}
-			for _, d := range chunk {
-				if probe != nil && datom.Compare(t.x, d, *probe) < 0 {
-					continue
+			if !hit {
+				dst := buf[:0]
+				if cache != nil {
+					dst = nil // kept by the cache: its own slice
 				}
+				var err error
+				if chunk, err = datom.DecodeBlock(t.x, v, dst); err != nil {
+					return false, anomaly.Wrap(anomaly.Fault, "tree leaf "+ref.ID.Short(), err)
+				}
+				if cache != nil {
+					cache.add(key, slices.Clip(chunk))
+				} else {
+					buf = chunk
+				}
+			}
+			i := 0
+			if probe != nil {
+				// The first datom at or after the probe.
+				i = sort.Search(len(chunk), func(j int) bool { return datom.Compare(t.x, chunk[j], *probe) >= 0 })
+			}
+			for _, d := range chunk[i:] {
 				if !fn(d) {
 					return false, nil
 				}

@@ -218,6 +218,10 @@ func (it *BlockIter) decodeAt(p int, atRestart bool) bool {
 	return true
 }
 
+// RecordEnd returns the offset, in the block, just past the current
+// record: a number that names the record within its block.
+func (it *BlockIter) RecordEnd() int { return it.next }
+
 // restartKey returns the key of the record at restart r without moving the
 // iterator. The key aliases the block.
 func (it *BlockIter) restartKey(r int) ([]byte, bool) {

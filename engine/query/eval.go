@@ -379,29 +379,34 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 	// Per position, precomputed: the row column of a bound variable, the
 	// first position of a variable repeated in the pattern, and the
 	// positions that supply the new variables.
-	boundCol := [4]int{-1, -1, -1, -1}
-	firstPos := [4]int{-1, -1, -1, -1}
+	j := &patternJoin{p: p, consts: consts, boundCol: [4]int{-1, -1, -1, -1}, firstPos: [4]int{-1, -1, -1, -1}}
 	for i, t := range p.Terms {
 		v, ok := t.(Var)
 		if !ok {
 			continue
 		}
-		boundCol[i] = rel.col(v)
+		j.boundCol[i] = rel.col(v)
 		for k := range i {
 			if p.Terms[k] == Term(v) {
-				firstPos[i] = k
+				j.firstPos[i] = k
 				break
 			}
 		}
 	}
-	newPos := make([]int, len(newVars))
-	for j, v := range newVars {
+	j.newPos = make([]int, len(newVars))
+	for k, v := range newVars {
 		for i, t := range p.Terms {
 			if t == Term(v) {
-				newPos[j] = i
+				j.newPos[k] = i
 				break
 			}
 		}
+	}
+	if j.mergeable(len(rel.rows)) {
+		if err := ev.mergeJoin(db, j, rel, out); err != nil {
+			return nil, err
+		}
+		return out, nil
 	}
 	var known [4]datom.Value
 	var has [4]bool
@@ -412,8 +417,8 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 			case Const:
 				known[i], has[i] = consts[i], true
 			case Var:
-				if j := boundCol[i]; j >= 0 {
-					known[i], has[i] = row[j], true
+				if c := j.boundCol[i]; c >= 0 {
+					known[i], has[i] = row[c], true
 				} else {
 					has[i] = false
 				}
@@ -427,19 +432,9 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 			}
 		}
 		if err := ev.scan(db, known[:], has[:], func(d datom.Datom) {
-			vals := [4]datom.Value{datom.Ref(d.E), datom.Ref(d.A), d.V, datom.Ref(d.Tx)}
-			// A variable repeated in the pattern must match itself.
-			for i, f := range firstPos {
-				if f >= 0 && i < len(p.Terms) && !datom.EqualValue(vals[f], vals[i]) {
-					return
-				}
+			if ext, ok := j.extend(row, d); ok {
+				out.rows = append(out.rows, ext)
 			}
-			ext := make([]datom.Value, len(row)+len(newVars))
-			copy(ext, row)
-			for j, pos := range newPos {
-				ext[len(row)+j] = vals[pos]
-			}
-			out.rows = append(out.rows, ext)
 		}); err != nil {
 			return nil, err
 		}

@@ -542,3 +542,19 @@ func TestRunSetSemantics(t *testing.T) {
 		t.Errorf("history: %d rows %v, want 1", n, out)
 	}
 }
+
+// The merge join against the same brute-force evaluations, forced on every
+// pattern it can serve, with no gap (a seek whenever a datom does not
+// match) and with a gap that keeps scanning.
+func TestMergeJoinDifferential(t *testing.T) {
+	defer func(rows, gap int) { mergeMinRows, mergeGap = rows, gap }(mergeMinRows, mergeGap)
+	for _, gap := range []int{0, 1, 1 << 20} {
+		mergeMinRows, mergeGap = 0, gap
+		t.Run(fmt.Sprint("gap=", gap), func(t *testing.T) {
+			t.Run("run", TestRunDifferential)
+			t.Run("query", TestQueryDifferential)
+			t.Run("rules", TestRunRulesDifferential)
+			t.Run("sets", TestRunSetSemantics)
+		})
+	}
+}

@@ -1,0 +1,129 @@
+package query
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/stratadb/strata/anomaly"
+	"github.com/stratadb/strata/datom"
+	"github.com/stratadb/strata/engine"
+)
+
+// The merge join: a data pattern whose entity is a variable the rows bind
+// and whose attribute is a constant reads the attribute's datoms in AEVT
+// order once, the rows taken in entity order, instead of seeking the index
+// once per row. Where the rows' entities lie far apart in the attribute
+// (mergeGap datoms read without a match), the scan seeks ahead to the next
+// row's entity, so a sparse join costs at most a seek per row and mergeGap
+// datoms more.
+
+// Variables so that tests can force the merge join and its seeks.
+var (
+	// mergeMinRows is the fewest rows a merge join is used for.
+	mergeMinRows = 32
+	// mergeGap is how many datoms the scan reads past without a match
+	// before it seeks.
+	mergeGap = 16
+)
+
+// patternJoin is what a data pattern's join precomputes.
+type patternJoin struct {
+	p        *Pattern
+	consts   []datom.Value // resolved constants by position (E, A, V, Tx)
+	boundCol [4]int        // row column of a bound variable, or -1
+	firstPos [4]int        // first position of a variable repeated in the pattern, or -1
+	newPos   []int         // the positions that supply the new variables
+}
+
+// extend returns row extended with d's values for the new variables, or
+// false when d does not match the row's known V and Tx or the pattern's
+// repeated variables.
+func (j *patternJoin) extend(row []datom.Value, d datom.Datom) ([]datom.Value, bool) {
+	vals := [4]datom.Value{datom.Ref(d.E), datom.Ref(d.A), d.V, datom.Ref(d.Tx)}
+	for i := 2; i < len(j.p.Terms); i++ {
+		var k datom.Value
+		switch {
+		case j.boundCol[i] >= 0:
+			k = row[j.boundCol[i]]
+		case j.consts[i].IsValid():
+			k = j.consts[i]
+		default:
+			continue
+		}
+		if i == 2 && !datom.EqualValue(d.V, k) || i == 3 && !(k.Type() == datom.TypeRef && d.Tx == k.Ref()) {
+			return nil, false
+		}
+	}
+	for i, f := range j.firstPos {
+		if f >= 0 && i < len(j.p.Terms) && !datom.EqualValue(vals[f], vals[i]) {
+			return nil, false
+		}
+	}
+	ext := make([]datom.Value, len(row)+len(j.newPos))
+	copy(ext, row)
+	for k, pos := range j.newPos {
+		ext[len(row)+k] = vals[pos]
+	}
+	return ext, true
+}
+
+// mergeable reports whether the merge join serves j over rows rows.
+func (j *patternJoin) mergeable(rows int) bool {
+	return rows >= mergeMinRows && j.boundCol[0] >= 0 && j.consts[1].Type() == datom.TypeRef
+}
+
+// mergeJoin joins rel with j's pattern into out (see mergeable).
+func (ev *evaluator) mergeJoin(db *engine.DB, j *patternJoin, rel, out *relation) error {
+	a := j.consts[1].Ref()
+	type probe struct {
+		e   datom.E
+		row int32
+	}
+	probes := make([]probe, 0, len(rel.rows))
+	for r, row := range rel.rows {
+		if v := row[j.boundCol[0]]; v.Type() == datom.TypeRef {
+			probes = append(probes, probe{v.Ref(), int32(r)})
+		}
+	}
+	slices.SortFunc(probes, func(x, y probe) int { return cmp.Compare(x.e, y.e) })
+	read := 0
+	for i := 0; i < len(probes); {
+		gap, reseek := 0, false
+		for d, err := range db.SeekDatoms(ev.ctx, datom.AEVT, engine.Components{A: a, HasA: true, E: probes[i].e, HasE: true}) {
+			if err != nil {
+				return err
+			}
+			if read++; read%256 == 0 {
+				if err := ev.ctx.Err(); err != nil {
+					return anomaly.Wrap(anomaly.Interrupted, "query", err)
+				}
+			}
+			if d.A != a {
+				return nil
+			}
+			for i < len(probes) && probes[i].e < d.E {
+				i++
+			}
+			if i == len(probes) {
+				return nil
+			}
+			if probes[i].e == d.E {
+				gap = 0
+				for k := i; k < len(probes) && probes[k].e == d.E; k++ {
+					if ext, ok := j.extend(rel.rows[probes[k].row], d); ok {
+						out.rows = append(out.rows, ext)
+					}
+				}
+				continue
+			}
+			if gap++; gap > mergeGap {
+				reseek = true
+				break
+			}
+		}
+		if !reseek {
+			return nil
+		}
+	}
+	return nil
+}
