@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"cmp"
 	"context"
+	"maps"
+	"slices"
 
 	"github.com/stratadb/strata/anomaly"
 	"github.com/stratadb/strata/datom"
@@ -16,6 +19,16 @@ type IndexRoot struct {
 	NextN       uint64  // the counter of t and new entity numbers after T
 	LastInstant int64   // :db/txInstant of T, ms
 	Cur, Hist   [datom.NumIndexes]TreeRef
+	// Counts holds the current datoms per attribute in the trees, by
+	// attribute (nil in roots written before strata kept them): the query
+	// planner's statistics, kept up to date by indexing.
+	Counts []AttrCount
+}
+
+// AttrCount is an attribute's number of current datoms.
+type AttrCount struct {
+	A datom.E
+	N int64
 }
 
 // IndexStats says what an indexing job did.
@@ -45,6 +58,21 @@ func (db *DB) Index(ctx context.Context, store SegmentStore, opts TreeOptions) (
 		base.cur, base.hist = db.base.cur, db.base.hist
 	}
 	delta := db.mem.delta(db.basis)
+	// The counts follow the current trees' changes (unknown if the trees
+	// were written without them).
+	if db.base == nil || db.base.counts != nil {
+		base.counts = map[datom.E]int64{}
+		if db.base != nil {
+			maps.Copy(base.counts, db.base.counts)
+		}
+		for _, d := range delta.adds[datom.AEVT] {
+			base.counts[d.A]++
+		}
+		for _, d := range delta.dels[datom.AEVT] {
+			base.counts[d.A]--
+		}
+		maps.DeleteFunc(base.counts, func(_ datom.E, n int64) bool { return n <= 0 })
+	}
 	for x := range datom.NumIndexes {
 		adds, dels, hist := delta.adds[x], delta.dels[x], delta.hist[x]
 		st.Datoms += len(adds) + len(dels) + len(hist)
@@ -79,7 +107,34 @@ func (db *DB) Root() IndexRoot {
 	if db.base == nil {
 		return IndexRoot{}
 	}
-	return IndexRoot{T: db.base.t, NextN: db.nextN, LastInstant: db.lastInstant, Cur: db.base.cur, Hist: db.base.hist}
+	r := IndexRoot{T: db.base.t, NextN: db.nextN, LastInstant: db.lastInstant, Cur: db.base.cur, Hist: db.base.hist}
+	if db.base.counts != nil {
+		r.Counts = make([]AttrCount, 0, len(db.base.counts))
+		for a, n := range db.base.counts {
+			r.Counts = append(r.Counts, AttrCount{A: a, N: n})
+		}
+		slices.SortFunc(r.Counts, func(x, y AttrCount) int { return cmp.Compare(x.A, y.A) })
+	}
+	return r
+}
+
+// AttrCount estimates the current datoms of attribute a in db: exact in
+// the trees (counted by indexing), and in the memory index the assertions
+// less the retractions of every transaction it holds, whatever db's view
+// (as-of, since and history values get the count of the newest). It
+// returns -1 when the trees were indexed without counts.
+func (db *DB) AttrCount(a datom.E) int64 {
+	var n int64
+	if db.base != nil {
+		if db.base.counts == nil {
+			return -1
+		}
+		n = db.base.counts[a]
+	}
+	for l := db.mem; l != nil; l = l.parent {
+		n += l.attrCount(a)
+	}
+	return max(n, 0)
 }
 
 // IndexedT is the basis of db's persistent trees (0 when none).
@@ -101,7 +156,7 @@ func Open(ctx context.Context, store SegmentStore, opts TreeOptions, root IndexR
 		return nil, anomaly.New(anomaly.Incorrect, "open", "the root holds no database (no EAVT tree)")
 	}
 	db := &DB{basis: root.T, nextN: root.NextN, lastInstant: root.LastInstant, mem: newLayer(nil, root.T),
-		base: &indexBase{store: store, opts: opts, t: root.T, cur: root.Cur, hist: root.Hist},
+		base: &indexBase{store: store, opts: opts, t: root.T, cur: root.Cur, hist: root.Hist, counts: countsOf(root)},
 		schema: &Schema{attrs: map[datom.E]*Attr{}, idents: map[string]datom.E{}, identOf: map[datom.E]string{},
 			composites: map[datom.E][]datom.E{}}}
 	r := newRd(ctx)
@@ -121,4 +176,16 @@ func Open(ctx context.Context, store SegmentStore, opts TreeOptions, root IndexR
 	}
 	db.schema = s
 	return db, nil
+}
+
+// countsOf returns a root's counts by attribute (nil without them).
+func countsOf(root IndexRoot) map[datom.E]int64 {
+	if root.Counts == nil {
+		return nil
+	}
+	m := make(map[datom.E]int64, len(root.Counts))
+	for _, c := range root.Counts {
+		m[c.A] = c.N
+	}
+	return m
 }

@@ -50,6 +50,10 @@ type memLayer struct {
 	writing bool
 	size    atomic.Int64 // entries, tombstones included
 	slab    []entry      // entries are allocated in chunks; under mu
+	// counts is, per attribute, the current datoms this layer adds to what
+	// lies below it (assertions less retractions), over all its entries
+	// whatever their t: an estimate for the query planner. Under mu.
+	counts map[datom.E]int64
 }
 
 // entry is one datom in a memLayer, shared by the layer's index trees.
@@ -132,7 +136,7 @@ func lessT(a, b *datom.Datom) bool {
 // newLayer returns an empty layer over parent as of cut (parent nil: over
 // the persistent trees, indexed up to cut), whose head is cut.
 func newLayer(parent *memLayer, cut datom.T) *memLayer {
-	l := &memLayer{parent: parent, cut: cut, head: cut}
+	l := &memLayer{parent: parent, cut: cut, head: cut, counts: map[datom.E]int64{}}
 	for x := range datom.NumIndexes {
 		l.trees[x] = btree.NewBTreeGOptions(lessIndex[x], treeOpts)
 	}
@@ -160,6 +164,9 @@ func (l *memLayer) insert(e *entry) {
 		}
 	}
 	l.size.Add(1)
+	if n := countOf(e); n != 0 {
+		l.counts[e.d.A] += n
+	}
 }
 
 func (l *memLayer) remove(e *entry) {
@@ -169,6 +176,29 @@ func (l *memLayer) remove(e *entry) {
 		}
 	}
 	l.size.Add(-1)
+	if n := countOf(e); n != 0 {
+		l.counts[e.d.A] -= n
+	}
+}
+
+// countOf is what entry e adds to its attribute's count of current datoms:
+// an assertion 1, a tombstone (the retraction of a lower datom) -1, an
+// assertion retracted in this layer 0.
+func countOf(e *entry) int64 {
+	switch {
+	case e.lower:
+		return -1
+	case e.retT == 0:
+		return 1
+	}
+	return 0
+}
+
+// attrCount returns what the layer adds to attribute a's count.
+func (l *memLayer) attrCount(a datom.E) int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.counts[a]
 }
 
 // add puts d, asserted, into a layer nobody reads yet (bootstrap).
@@ -260,6 +290,7 @@ func (w *layerTx) write(rets []retraction, adds []datom.Datom) {
 		probe := entry{d: r.d}
 		if e, ok := l.trees[datom.EAVT].Get(&probe); ok && !e.lower {
 			e.retT, e.noHist = w.t, r.noHist
+			l.counts[e.d.A]--
 			w.retracted = append(w.retracted, e)
 			continue
 		}
@@ -298,6 +329,7 @@ func (w *layerTx) abort() {
 	}
 	for _, e := range w.retracted {
 		e.retT, e.noHist = 0, false
+		l.counts[e.d.A]++
 	}
 	l.writing = false
 	l.mu.Unlock()

@@ -42,6 +42,8 @@ type indexBase struct {
 	t     datom.T
 	cur   [datom.NumIndexes]TreeRef
 	hist  [datom.NumIndexes]TreeRef
+	// counts: current datoms per attribute in cur (nil: not known).
+	counts map[datom.E]int64
 }
 
 // treeSource returns the push-style scan of one persistent tree from

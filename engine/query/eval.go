@@ -53,7 +53,7 @@ func Run(ctx context.Context, q *Query, inputs ...any) (any, error) {
 
 // RunWith is Run with options.
 func RunWith(ctx context.Context, q *Query, opts Options, inputs ...any) (any, error) {
-	out, _, err := runQuery(ctx, q, opts, inputs)
+	out, _, err := runQuery(ctx, q, opts, inputs, false)
 	return out, err
 }
 
@@ -61,7 +61,7 @@ func RunWith(ctx context.Context, q *Query, opts Options, inputs ...any) (any, e
 // clauses in the order they ran, each with its estimate and the rows in
 // and out.
 func Explain(ctx context.Context, q *Query, opts Options, inputs ...any) (any, []PlanStep, error) {
-	out, ev, err := runQuery(ctx, q, opts, inputs)
+	out, ev, err := runQuery(ctx, q, opts, inputs, true)
 	if ev == nil {
 		return out, nil, err
 	}
@@ -71,7 +71,7 @@ func Explain(ctx context.Context, q *Query, opts Options, inputs ...any) (any, [
 // FormatPlan prints a plan, one step a line.
 func FormatPlan(steps []PlanStep) string { return explainSteps(steps) }
 
-func runQuery(ctx context.Context, q *Query, opts Options, inputs []any) (any, *evaluator, error) {
+func runQuery(ctx context.Context, q *Query, opts Options, inputs []any, explain bool) (any, *evaluator, error) {
 	if len(inputs) != len(q.In) {
 		return nil, nil, errorf(nil, "the query takes %d inputs, %d given", len(q.In), len(inputs))
 	}
@@ -83,7 +83,7 @@ func runQuery(ctx context.Context, q *Query, opts Options, inputs []any) (any, *
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
-	ev := &evaluator{ctx: ctx, srcs: map[SrcVar]*engine.DB{}, raw: map[Var]any{}, opts: opts}
+	ev := &evaluator{ctx: ctx, srcs: map[SrcVar]*engine.DB{}, raw: map[Var]any{}, opts: opts, explain: explain}
 	rel := &relation{rows: [][]datom.Value{{}}, distinct: true} // one empty row: the join's identity
 	for i, in := range q.In {
 		switch in := in.(type) {
@@ -157,6 +157,7 @@ type evaluator struct {
 	steps     *[]PlanStep
 	lastSteps []PlanStep
 	written   bool // run clauses in the order written (no planning)
+	explain   bool // estimate every clause, even where there is no choice
 }
 
 // relation is a set of bindings: rows of values for vars. It may hold a

@@ -9,9 +9,10 @@ import (
 )
 
 // The planner, first part: clauses run in an order chosen from what is
-// bound and from how many datoms each data pattern's constants select
-// (counted in the index, up to a cap, per query), not in the order
-// written — so that a query with its clauses in a bad order runs like the
+// bound and from how many datoms each data pattern's constants select (an
+// attribute alone: the count the statistics keep, see engine.AttrCount;
+// with a constant entity or value: counted in the index, up to a cap, per
+// query), not in the order written — so that a query with its clauses in a bad order runs like the
 // good order. Filters (predicates, functions, not, or) run as soon as the
 // variables they need are bound; among data patterns, the one with the
 // fewest candidate datoms per row goes first. Ties go to the clause's
@@ -31,6 +32,9 @@ type PlanStep struct {
 // order returns cs in the order to run them, given the variables bound
 // before them.
 func (ev *evaluator) order(cs []Clause, bound []Var) ([]Clause, []int) {
+	if len(cs) == 1 && !ev.explain {
+		return cs, []int{0} // nothing to order (and no estimate to show)
+	}
 	isBound := map[Var]bool{}
 	for _, v := range bound {
 		isBound[v] = true
@@ -217,7 +221,12 @@ func (ev *evaluator) constCount(db *engine.DB, p *Pattern) int {
 			}
 		}
 	}
-	if resolved {
+	switch {
+	case !resolved:
+	case has[1] && !has[0] && !has[2] && db.AttrCount(known[1].Ref()) >= 0:
+		// An attribute alone: the statistics have its count.
+		n = int(min(db.AttrCount(known[1].Ref()), 1<<40))
+	default:
 		ev.scanCapped(db, known, has, countCap, func() { n++ })
 	}
 	if ev.counts == nil {
