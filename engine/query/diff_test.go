@@ -100,6 +100,10 @@ func (c bfCmp) holds(_ *bfDB, env map[Var]any) bool {
 		return a > b
 	case "!=":
 		return a != b
+	case "<=":
+		return a <= b
+	case ">=":
+		return a >= b
 	}
 	return a == b
 }
@@ -333,7 +337,11 @@ func genQuery(rng *rand.Rand) ([]bfClause, []Var) {
 				if other, ok := pickBound("age"); ok && rng.IntN(2) == 0 {
 					b = other
 				}
-				cs = append(cs, bfCmp{[]string{"<", ">", "!="}[rng.IntN(3)], a, b})
+				c := bfCmp{[]string{"<", ">", "!=", "<=", ">="}[rng.IntN(5)], a, b}
+				if rng.IntN(3) == 0 {
+					c.a, c.b = c.b, c.a // the constant or other variable first
+				}
+				cs = append(cs, c)
 			}
 		case 3:
 			if e, ok := pickBound("e"); ok {

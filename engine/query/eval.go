@@ -158,6 +158,10 @@ type evaluator struct {
 	lastSteps []PlanStep
 	written   bool // run clauses in the order written (no planning)
 	explain   bool // estimate every clause, even where there is no choice
+	// bounds are the comparisons that narrow the pattern about to run to
+	// a range of its attribute's values (see rangeBounds).
+	bounds []rangeBound
+	access string // how the last pattern read the index (PlanStep.Access)
 }
 
 // relation is a set of bindings: rows of values for vars. It may hold a
@@ -404,10 +408,38 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 		}
 	}
 	if j.mergeable(len(rel.rows)) {
+		ev.access = "merge AEVT"
 		if err := ev.mergeJoin(db, j, rel, out); err != nil {
 			return nil, err
 		}
 		return out, nil
+	}
+	bounds := ev.bounds
+	ev.bounds = nil
+	if len(bounds) > 0 && attr != nil {
+		ev.access = "range AVET"
+		for r, row := range rel.rows {
+			if r%256 == 0 {
+				if err := ev.ctx.Err(); err != nil {
+					return nil, anomaly.Wrap(anomaly.Interrupted, "query", err)
+				}
+			}
+			lo, hi, hiIncl := valueRange(attr, bounds, rel, row)
+			if err := ev.scanRange(db, attr.ID, lo, hi, hiIncl, func(d datom.Datom) {
+				if ext, ok := j.extend(row, d); ok {
+					out.rows = append(out.rows, ext)
+				}
+			}); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	ev.access = "scan"
+	for _, c := range j.boundCol {
+		if c >= 0 {
+			ev.access = "lookup"
+		}
 	}
 	var known [4]datom.Value
 	var has [4]bool

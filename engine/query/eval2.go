@@ -143,11 +143,18 @@ func (ev *evaluator) conj(cs []Clause, rel *relation) (*relation, error) {
 	for i, c := range order {
 		in := len(rel.rows)
 		var err error
-		if rel, err = ev.clause(c, rel); err != nil {
+		if p, ok := c.(*Pattern); ok {
+			// A pattern whose value later comparisons bound reads a range.
+			ev.bounds = rangeBounds(p, order[i+1:], rel)
+		}
+		ev.access = ""
+		rel, err = ev.clause(c, rel)
+		ev.bounds = nil
+		if err != nil {
 			return nil, err
 		}
 		if ev.steps != nil {
-			*ev.steps = append(*ev.steps, PlanStep{Clause: c.Form(), Estimate: est[i], RowsIn: in, RowsOut: len(rel.rows)})
+			*ev.steps = append(*ev.steps, PlanStep{Clause: c.Form(), Access: ev.access, Estimate: est[i], RowsIn: in, RowsOut: len(rel.rows)})
 		}
 	}
 	return rel, nil

@@ -558,3 +558,58 @@ func TestMergeJoinDifferential(t *testing.T) {
 		})
 	}
 }
+
+// Explain names how each pattern read the index, and each access path
+// gives the answer the others give.
+func TestExplainAccess(t *testing.T) {
+	ctx := context.Background()
+	db := peopleDB(t)
+	var ops []engine.Op
+	for i := range 200 {
+		ops = append(ops, engine.Map{Attrs: []engine.KV{{A: engine.Keyword("person/name"), V: fmt.Sprint("q", i)}, {A: engine.Keyword("person/age"), V: int64(i % 50)}}})
+	}
+	rep, err := db.With(ctx, ops, engine.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db = rep.DBAfter
+	for _, c := range []struct{ src, access, want string }{
+		{`[:find (count ?e) . :where [?e :person/age ?a] [(>= ?a 45)] [(< ?a 48)]]`, "range AVET", "12"},
+		{`[:find (count ?e) . :in $ ?min :where [?e :person/age ?a] [(< ?min ?a)]]`, "range AVET", "4"},
+		{`[:find (count ?n) . :where [?e :person/age 7] [?e :person/name ?n]]`, "", "4"},
+		{`[:find (count ?n) . :where [?e :person/age ?a] [(< ?a 40)] [?e :person/name ?n]]`, "merge AEVT", "163"},
+	} {
+		in := []any{db}
+		if strings.Contains(c.src, "?min") {
+			in = append(in, int64(48))
+		}
+		out, steps, err := Explain(ctx, mustParse(t, c.src), Options{}, in...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(out) != c.want {
+			t.Errorf("%s: %v, want %s\n%s", c.src, out, c.want, FormatPlan(steps))
+		}
+		var accesses []string
+		for _, s := range steps {
+			accesses = append(accesses, s.Access)
+		}
+		if c.access != "" && !slices.Contains(accesses, c.access) {
+			t.Errorf("%s: accesses %q, want %s\n%s", c.src, accesses, c.access, FormatPlan(steps))
+		}
+		// The same query with the merge join and the pushdown off agrees.
+		func() {
+			defer func(rows int, on bool) { mergeMinRows, pushdown = rows, on }(mergeMinRows, pushdown)
+			mergeMinRows, pushdown = 1<<30, false
+			got, steps, err := Explain(ctx, mustParse(t, c.src), Options{}, in...)
+			if err != nil || fmt.Sprint(got) != c.want {
+				t.Errorf("%s without merge or range: %v, %v", c.src, got, err)
+			}
+			for _, s := range steps {
+				if s.Access != "" && s.Access != "scan" && s.Access != "lookup" {
+					t.Errorf("%s: access %s with both off", c.src, s.Access)
+				}
+			}
+		}()
+	}
+}

@@ -25,8 +25,13 @@ const countCap = 4096
 type PlanStep struct {
 	Clause   string
 	Estimate int // candidate datoms per input row (patterns), 0 for filters
-	RowsIn   int
-	RowsOut  int
+	// Access is how a data pattern read the index: "lookup" (a seek per
+	// row), "merge AEVT" (one ordered read merged with the rows), "range
+	// AVET" (the values its comparisons allow) or "scan" (one read of what
+	// its constants select); empty for other clauses.
+	Access  string
+	RowsIn  int
+	RowsOut int
 }
 
 // order returns cs in the order to run them, given the variables bound
@@ -253,7 +258,7 @@ func (ev *evaluator) scanCapped(db *engine.DB, known []datom.Value, has []bool, 
 func explainSteps(steps []PlanStep) string {
 	var b strings.Builder
 	for i, s := range steps {
-		fmt.Fprintf(&b, "%2d. %-60s est %6d  rows %d -> %d\n", i+1, s.Clause, s.Estimate, s.RowsIn, s.RowsOut)
+		fmt.Fprintf(&b, "%2d. %-60s %-11s est %6d  rows %d -> %d\n", i+1, s.Clause, s.Access, s.Estimate, s.RowsIn, s.RowsOut)
 	}
 	return b.String()
 }
