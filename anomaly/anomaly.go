@@ -141,6 +141,12 @@ func CategoryOf(err error) Category {
 	if errors.As(err, &c) {
 		return c
 	}
+	// An error type that says its category through an Is method.
+	for c := Unavailable; c <= Fault; c++ {
+		if errors.Is(err, c) {
+			return c
+		}
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return Interrupted
 	}

@@ -40,6 +40,7 @@ func TestCategoryOf(t *testing.T) {
 		{fmt.Errorf("x: %w", context.Canceled), Interrupted},
 		{errCause, Fault},
 		{fmt.Errorf("x: %w", NotFound), NotFound},
+		{fmt.Errorf("x: %w", isBusy{}), Busy},
 	}
 	for _, c := range cases {
 		if got := CategoryOf(c.err); got != c.want {
@@ -47,6 +48,12 @@ func TestCategoryOf(t *testing.T) {
 		}
 	}
 }
+
+// isBusy says its category through an Is method, as some error types do.
+type isBusy struct{}
+
+func (isBusy) Error() string        { return "queue full" }
+func (isBusy) Is(target error) bool { return target == Busy }
 
 func TestNamesRoundTrip(t *testing.T) {
 	retryable := map[Category]bool{Unavailable: true, Interrupted: true, Busy: true}
