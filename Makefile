@@ -43,8 +43,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-run:
-	@echo "make run arrives with the node server (issue 6); nothing to run yet. Try: make build && $(BIN) help"
+# The embedded default: a node with its data under ./strata-data, on
+# 127.0.0.1:4334 (RUN_FLAGS adds flags, e.g. RUN_FLAGS='--listen 127.0.0.1:5000').
+run: build
+	$(BIN) node $(RUN_FLAGS)
 
 clean:
 	rm -rf bin

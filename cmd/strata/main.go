@@ -57,6 +57,7 @@ type command struct {
 // used, help and version last.
 func commands() []command {
 	return []command{
+		{name: "node", summary: "run a strata node (the embedded default with no flags)", run: runNode},
 		{name: "bench", summary: "measure strata", sub: []command{
 			{name: "cache", summary: "replay a cache trace: hit ratio of the memory tier's policy, LRU and Bélády's optimal", run: runBenchCache},
 			{name: "table", summary: "render `go test -bench` output as the per-stratum latency table with ratios", run: runBenchTable},

@@ -317,12 +317,9 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 	if !ok {
 		return nil, errorf(nil, "source %s is not an input (in %s)", p.Src, p.form)
 	}
-	if len(p.Terms) > 4 {
-		return nil, anomaly.New(anomaly.Unsupported, "query", "the added position is not evaluated yet (in %s)", p.form)
-	}
 	// Constants of E and A resolved once.
-	consts := make([]datom.Value, 4)
-	isConst := make([]bool, 4)
+	consts := make([]datom.Value, 5)
+	isConst := make([]bool, 5)
 	var attr *engine.Attr
 	for i, t := range p.Terms {
 		cst, ok := t.(Const)
@@ -331,6 +328,12 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 		}
 		isConst[i] = true
 		switch i {
+		case 4:
+			b, isBool := cst.V.(bool)
+			if !isBool {
+				return nil, errorf(nil, "the added position takes true, false or a variable, not %s (in %s)", formString(cst.V), p.form)
+			}
+			consts[4] = datom.Boolean(b)
 		case 0, 3:
 			e, found, err := db.EntityOf(ev.ctx, cst.V)
 			if err != nil {
@@ -384,7 +387,7 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 	// Per position, precomputed: the row column of a bound variable, the
 	// first position of a variable repeated in the pattern, and the
 	// positions that supply the new variables.
-	j := &patternJoin{p: p, consts: consts, boundCol: [4]int{-1, -1, -1, -1}, firstPos: [4]int{-1, -1, -1, -1}}
+	j := &patternJoin{p: p, consts: consts, boundCol: [5]int{-1, -1, -1, -1, -1}, firstPos: [5]int{-1, -1, -1, -1, -1}}
 	for i, t := range p.Terms {
 		v, ok := t.(Var)
 		if !ok {
@@ -441,8 +444,8 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 			ev.access = "lookup"
 		}
 	}
-	var known [4]datom.Value
-	var has [4]bool
+	var known [5]datom.Value
+	var has [5]bool
 	for r, row := range rel.rows {
 		// The pattern's known positions: constants, then the row's values.
 		for i, t := range p.Terms {
@@ -542,7 +545,8 @@ func (ev *evaluator) scanUntil(db *engine.DB, known []datom.Value, has []bool, f
 			return err
 		}
 		if has[0] && !(hasE && d.E == e) || has[1] && !(hasA && d.A == a) ||
-			has[2] && !datom.EqualValue(d.V, known[2]) || has[3] && !(known[3].Type() == datom.TypeRef && d.Tx == known[3].Ref()) {
+			has[2] && !datom.EqualValue(d.V, known[2]) || has[3] && !(known[3].Type() == datom.TypeRef && d.Tx == known[3].Ref()) ||
+			len(has) > 4 && has[4] && !(known[4].Type() == datom.TypeBoolean && d.Added == known[4].Boolean()) {
 			continue
 		}
 		if err := fn(d); err != nil {

@@ -613,3 +613,34 @@ func TestExplainAccess(t *testing.T) {
 		}()
 	}
 }
+
+// The fifth position of a data pattern binds or tests whether a datom is
+// an assertion (history views hold retractions too).
+func TestRunAddedPosition(t *testing.T) {
+	ctx := context.Background()
+	db := peopleDB(t)
+	bob, _, err := db.EntityOf(ctx, []any{engine.Keyword("person/name"), "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := db.With(ctx, []engine.Op{engine.Add{E: bob, A: engine.Keyword("person/age"), V: int64(31)}}, engine.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := rep.DBAfter.History()
+	for src, want := range map[string]string{
+		`[:find ?a ?added :where [?e :person/name "bob"] [?e :person/age ?a _ ?added]]`: "30 false | 30 true | 31 true",
+		`[:find ?a :where [?e :person/name "bob"] [?e :person/age ?a _ false]]`:         "30",
+		`[:find ?a :where [?e :person/age ?a ?tx true] [?e :person/name "bob"]]`:        "30 | 31",
+	} {
+		if got := sorted(run(t, h, src)); got != want {
+			t.Errorf("%s: got %s, want %s", src, got, want)
+		}
+	}
+	if got := sorted(run(t, rep.DBAfter, `[:find ?a ?added :where [?e :person/name "bob"] [?e :person/age ?a _ ?added]]`)); got != "31 true" {
+		t.Errorf("current view: %s", got)
+	}
+	if _, err := Q(ctx, `[:find ?a :where [?e :person/age ?a _ 1]]`, Options{}, h); !errors.Is(err, anomaly.Incorrect) {
+		t.Errorf("added position 1: %v", err)
+	}
+}

@@ -29,9 +29,9 @@ var (
 // patternJoin is what a data pattern's join precomputes.
 type patternJoin struct {
 	p        *Pattern
-	consts   []datom.Value // resolved constants by position (E, A, V, Tx)
-	boundCol [4]int        // row column of a bound variable, or -1
-	firstPos [4]int        // first position of a variable repeated in the pattern, or -1
+	consts   []datom.Value // resolved constants by position (E, A, V, Tx, added)
+	boundCol [5]int        // row column of a bound variable, or -1
+	firstPos [5]int        // first position of a variable repeated in the pattern, or -1
 	newPos   []int         // the positions that supply the new variables
 }
 
@@ -39,7 +39,7 @@ type patternJoin struct {
 // false when d does not match the row's known V and Tx or the pattern's
 // repeated variables.
 func (j *patternJoin) extend(row []datom.Value, d datom.Datom) ([]datom.Value, bool) {
-	vals := [4]datom.Value{datom.Ref(d.E), datom.Ref(d.A), d.V, datom.Ref(d.Tx)}
+	vals := [5]datom.Value{datom.Ref(d.E), datom.Ref(d.A), d.V, datom.Ref(d.Tx), datom.Boolean(d.Added)}
 	for i := 2; i < len(j.p.Terms); i++ {
 		var k datom.Value
 		switch {
@@ -50,7 +50,8 @@ func (j *patternJoin) extend(row []datom.Value, d datom.Datom) ([]datom.Value, b
 		default:
 			continue
 		}
-		if i == 2 && !datom.EqualValue(d.V, k) || i == 3 && !(k.Type() == datom.TypeRef && d.Tx == k.Ref()) {
+		if i == 2 && !datom.EqualValue(d.V, k) || i == 3 && !(k.Type() == datom.TypeRef && d.Tx == k.Ref()) ||
+			i == 4 && !(k.Type() == datom.TypeBoolean && d.Added == k.Boolean()) {
 			return nil, false
 		}
 	}

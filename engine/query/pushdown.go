@@ -44,8 +44,13 @@ func rangeBounds(p *Pattern, rest []Clause, rel *relation) []rangeBound {
 		return nil
 	}
 	v, ok := p.Terms[2].(Var)
-	if !ok || rel.col(v) >= 0 || p.Terms[0] == Term(v) || len(p.Terms) > 3 && p.Terms[3] == Term(v) {
+	if !ok || rel.col(v) >= 0 {
 		return nil
+	}
+	for i, t := range p.Terms {
+		if i != 2 && t == Term(v) {
+			return nil // repeated: the pattern itself filters
+		}
 	}
 	usable := func(t Term) bool {
 		switch t := t.(type) {
