@@ -51,6 +51,7 @@ func New(n *Node, logger *slog.Logger) *Server {
 		slots:    make(chan struct{}, n.cfg.MaxConcurrent),
 		client:   &http.Client{Timeout: n.cfg.QueryTimeout + 10*time.Second},
 		metrics_: newMetrics()}
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	s.routes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, anomaly.New(anomaly.NotFound, "api", "%s %s: no such operation (see /v1/dbs)", r.Method, r.URL.Path))
@@ -186,15 +187,13 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 // Serve serves on l until Shutdown. With TLS configured, it serves HTTPS.
 func (s *Server) Serve(l net.Listener) error {
-	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)}
 	cfg := s.node.cfg
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
 			return anomaly.New(anomaly.Incorrect, "tls", "tls-cert %s, tls-key %s: %v", cfg.TLSCert, cfg.TLSKey, err)
 		}
-		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		l = tls.NewListener(l, s.http.TLSConfig)
+		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	err := s.http.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
@@ -217,12 +216,9 @@ func (s *Server) Listen() (net.Listener, error) {
 // durable before their answer, so none is lost.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
-	var err error
-	if s.http != nil {
-		ctx, cancel := context.WithTimeout(ctx, s.node.cfg.ShutdownGrace)
-		defer cancel()
-		err = s.http.Shutdown(ctx)
-	}
+	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.ShutdownGrace)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
 	if cerr := s.node.Close(); err == nil {
 		err = cerr
 	}
