@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stratadb/strata/anomaly"
+	"github.com/stratadb/strata/cachetiers"
 	"github.com/stratadb/strata/datom"
 	"github.com/stratadb/strata/engine"
 )
@@ -35,18 +37,33 @@ var bankSchema = append([]engine.Op{
 		{A: kw("db/cardinality"), V: kw("db.cardinality/one")}, {A: kw("db/unique"), V: kw("db.unique/value")}}},
 }, accountSchema...)
 
+// bankNode is one writer node of the bank test. Every start opens the
+// node's own log, catalog and store handles (as a new process would).
 type bankNode struct {
 	id  string
-	dir string
 	t   *testing.T
+	sys bankSystem
 	cur atomic.Pointer[Transactor]
 }
 
+// bankSystem is where the bank lives and how fast it goes: open returns a
+// fresh set of handles on it (the database "bank" is made with the
+// first). The nemesis restarts a node every restartMs[0] to restartMs[1]
+// milliseconds for run; a client whose node is not the writer tries
+// again after retryPause.
+type bankSystem struct {
+	open       func(t *testing.T) Options
+	leaseTTL   time.Duration
+	run        time.Duration
+	restartMs  [2]int
+	retryPause time.Duration
+}
+
 func (n *bankNode) start() {
-	s := openSystem(n.t, n.dir, "bank")
-	s.opts.WriterID = n.id
-	s.opts.Logger = quietLogger
-	tr, err := New(s.opts, 300*time.Millisecond)
+	opts := n.sys.open(n.t)
+	opts.WriterID = n.id
+	opts.Logger = quietLogger
+	tr, err := New(opts, n.sys.leaseTTL)
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -55,15 +72,63 @@ func (n *bankNode) start() {
 
 func TestBank(t *testing.T) {
 	if testing.Short() {
-		t.Skip("a two-second randomized run")
+		t.Skip("a randomized run of a few seconds")
 	}
+	t.Run("files", func(t *testing.T) {
+		dir := t.TempDir()
+		sys := bankSystem{leaseTTL: 300 * time.Millisecond, run: 2 * time.Second, restartMs: [2]int{50, 200}, retryPause: 5 * time.Millisecond}
+		sys.open = func(t *testing.T) Options {
+			log, err := OpenFileLog(filepath.Join(dir, "log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cat, err := OpenFileCatalog(filepath.Join(dir, "catalog"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { log.Close(); cat.Close() })
+			return Options{Log: log, Catalog: cat, Store: mustDirStore(t, filepath.Join(dir, "store")),
+				Tree: engine.TreeOptions{ChunkDatoms: 16, LeafDatoms: 64, Fanout: 8}}
+		}
+		bank(t, sys)
+	})
+	t.Run("dynamodb", func(t *testing.T) {
+		o := dynamoOptions(t) // a fresh table, made by the first open
+		dir := t.TempDir()
+		// DynamoDB Local (and the SDK under -race) takes tens of
+		// milliseconds a request here, and a node's first Conn (the lease,
+		// a recovery) a few hundred: restarts are rarer and clients that
+		// are not at the writer wait longer, so that the run is not all
+		// hand-overs; a renewal has a third of the lease, and 1 s keeps lost
+		// leases (which the test survives, but which stall it) rare.
+		sys := bankSystem{leaseTTL: time.Second, run: 3 * time.Second, restartMs: [2]int{300, 800}, retryPause: 30 * time.Millisecond}
+		sys.open = func(t *testing.T) Options {
+			ctx := context.Background()
+			log, err := OpenDynamoLog(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cat, err := OpenDynamoCatalog(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.CreateTable = false
+			return Options{Log: log, Catalog: cat, Store: mustDirStore(t, filepath.Join(dir, "store")),
+				Tree: engine.TreeOptions{ChunkDatoms: 16, LeafDatoms: 64, Fanout: 8}}
+		}
+		bank(t, sys)
+	})
+}
+
+// bank runs the bank test on sys and checks its history.
+func bank(t *testing.T, sys bankSystem) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	setup := openSystem(t, dir, "")
-	if _, err := setup.opts.Catalog.(*FileCatalog).CreateDB(ctx, "bank"); err != nil {
+	setup := sys.open(t)
+	bankDB, err := setup.Catalog.CreateDB(ctx, "bank")
+	if err != nil {
 		t.Fatal(err)
 	}
-	nodes := []*bankNode{{id: "n1", dir: dir, t: t}, {id: "n2", dir: dir, t: t}}
+	nodes := []*bankNode{{id: "n1", t: t, sys: sys}, {id: "n2", t: t, sys: sys}}
 	for _, n := range nodes {
 		n.start()
 	}
@@ -102,7 +167,7 @@ func TestBank(t *testing.T) {
 				n := nodes[rng.IntN(len(nodes))]
 				c, err := n.cur.Load().Conn(ctx, "bank")
 				if err != nil {
-					time.Sleep(5 * time.Millisecond) // not its writer now: try again
+					time.Sleep(sys.retryPause) // not its writer now: try again
 					continue
 				}
 				from, to := int64(rng.IntN(bankAccounts)), int64(rng.IntN(bankAccounts))
@@ -142,9 +207,9 @@ func TestBank(t *testing.T) {
 	// is a stale writer until fenced).
 	rng := rand.New(rand.NewPCG(3, 3))
 	var abandoned []*Transactor
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(sys.run)
 	for time.Now().Before(deadline) {
-		time.Sleep(time.Duration(50+rng.IntN(150)) * time.Millisecond)
+		time.Sleep(time.Duration(sys.restartMs[0]+rng.IntN(sys.restartMs[1]-sys.restartMs[0])) * time.Millisecond)
 		n := nodes[rng.IntN(len(nodes))]
 		old := n.cur.Load()
 		n.start()
@@ -164,8 +229,7 @@ func TestBank(t *testing.T) {
 	}
 
 	// Check against the log and a recovered value.
-	bank := mustGetDB(t, setup, "bank")
-	final, _, err := Recover(ctx, setup.opts, bank, nil)
+	final, _, err := Recover(ctx, setup, bankDB, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +241,7 @@ func TestBank(t *testing.T) {
 	if total != bankAccounts*bankInitial {
 		t.Fatalf("the bank holds %d, it started with %d: %v", total, bankAccounts*bankInitial, bal)
 	}
-	committed := replayBank(t, ctx, setup.opts.Log, bank, final)
+	committed := replayBank(t, ctx, setup.Log, bankDB, final)
 	for id := range acked {
 		if committed[id] != 1 {
 			t.Fatalf("acknowledged transfer %s is in the log %d times", id, committed[id])
@@ -194,16 +258,18 @@ func TestBank(t *testing.T) {
 	}
 }
 
-func mustGetDB(t *testing.T, s *system, name string) DBInfo {
+// mustDirStore is a directory store read through Stratified.
+func mustDirStore(t *testing.T, dir string) *cachetiers.Stratified {
 	t.Helper()
-	info, err := s.opts.Catalog.GetDB(context.Background(), name)
+	s, err := newDirStratified(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info
+	return s
 }
 
-// replayBank replays the log in order from empty balances: every
+// replayBank replays the log in order from empty balances: the records
+// must form one chain (each follows the one before it, t only grows), every
 // retraction of a balance must retract the balance the replay holds at that
 // point (each transfer read the state the log's order gives it), and the
 // replay must end at final's balances. It returns how many times each
@@ -216,11 +282,19 @@ func replayBank(t *testing.T, ctx context.Context, log Log, bank DBInfo, final *
 	account := map[datom.E]int64{} // entity → account number
 	state := map[datom.E]int64{}   // entity → balance
 	committed := map[string]int{}
+	var last datom.T
 	for rec, err := range log.Records(ctx, bank.ID, 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if rec.PrevT != last {
+			t.Fatalf("a record of %s follows t %d, the record before it ends at t %d: the log forked", rec.Writer, rec.PrevT, last)
+		}
 		for _, tx := range rec.Txs {
+			if tx.T <= last {
+				t.Fatalf("t %d after t %d in the log", tx.T, last)
+			}
+			last = tx.T
 			for _, d := range tx.Data {
 				switch {
 				case d.A == idA.ID && d.Added:
