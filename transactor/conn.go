@@ -41,7 +41,8 @@ type Options struct {
 	// memory without bound. Default 4 × IndexDatoms.
 	MaxMemDatoms int
 	// AppendTimeout bounds how long a group commit keeps trying to reach
-	// the log (each attempt gets a quarter of it). Default 30 s.
+	// the log (each attempt gets a quarter of it; so does each poll of a
+	// Follower). Default 30 s.
 	AppendTimeout time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
@@ -183,23 +184,29 @@ func Recover(ctx context.Context, opts Options, info DBInfo, w *engine.Writer) (
 			return nil, root, fmt.Errorf("recover %s: open root at t %d: %w", info.Name, root.Root.T, err)
 		}
 	}
-	db, err = catchUp(ctx, opts.Log, info.ID, db, w)
-	return db, root, err
+	if db, err = catchUp(ctx, opts.Log, info.ID, db, w); err != nil {
+		return nil, root, err
+	}
+	return db, root, nil
 }
 
-// catchUp applies the logged transactions after db's basis.
+// catchUp applies the logged transactions after db's basis. On an error
+// it returns the value as far as it got, with the error (a follower keeps
+// it).
 func catchUp(ctx context.Context, log Log, id string, db *engine.DB, w *engine.Writer) (*engine.DB, error) {
 	for rec, err := range log.Records(ctx, id, db.BasisT()) {
 		if err != nil {
-			return nil, err
+			return db, err
 		}
 		for _, tx := range rec.Txs {
 			if tx.T <= db.BasisT() {
 				continue
 			}
-			if db, err = db.ApplyTx(ctx, tx, w); err != nil {
-				return nil, fmt.Errorf("log %s: t %d: %w", id, tx.T, err)
+			next, err := db.ApplyTx(ctx, tx, w)
+			if err != nil {
+				return db, fmt.Errorf("log %s: t %d: %w", id, tx.T, err)
 			}
+			db = next
 		}
 	}
 	return db, nil

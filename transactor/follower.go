@@ -118,9 +118,16 @@ func (f *Follower) run() {
 	}
 }
 
-// poll applies what the log gained and moves onto a newer root.
+// poll applies what the log gained and moves onto a newer root. A poll
+// is bounded as one append attempt of the writer is (AppendTimeout/4):
+// the SDKs' HTTP clients wait as long as a connection stays open, and a
+// poll stuck on one that died without a reset (TestFollowerFaultSilentCut)
+// would stop the follower for good. What a poll applied before it failed
+// is kept (catchUp returns it), so that a catch-up longer than one poll
+// still gets there.
 func (f *Follower) poll() error {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), f.opts.AppendTimeout/4)
+	defer cancel()
 	db := f.DB()
 	next, err := catchUp(ctx, f.opts.Log, f.info.ID, db, nil)
 	if err == nil {
