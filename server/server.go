@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -51,7 +52,7 @@ func New(n *Node, logger *slog.Logger) *Server {
 		slots:    make(chan struct{}, n.cfg.MaxConcurrent),
 		client:   &http.Client{Timeout: n.cfg.QueryTimeout + 10*time.Second},
 		metrics_: newMetrics()}
-	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	s.routes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, anomaly.New(anomaly.NotFound, "api", "%s %s: no such operation (see /v1/dbs)", r.Method, r.URL.Path))
@@ -59,8 +60,18 @@ func New(n *Node, logger *slog.Logger) *Server {
 	return s
 }
 
-// Handler returns the API's handler (for tests and embedding).
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the API's handler (for tests and embedding). A path that
+// is not clean (//, /./, /../) is incorrect rather than redirected, so that
+// every request gets an answer with a category.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+			fail(w, r, anomaly.New(anomaly.Incorrect, "api", "path %q is not clean", p))
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
 
 // handle registers an operation: write says whether it changes data (a
 // read-only key may not call it).

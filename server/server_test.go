@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -325,6 +327,12 @@ func TestSigning(t *testing.T) {
 		r.ContentLength = int64(len(`{"name": "evil"}`))
 	}
 	expect(403, "forbidden", "POST", "/v1/dbs", `{"name": "c"}`, tamper)
+	// A path changed after signing.
+	repath := func(r *http.Request) {
+		sign(onlyB)(r)
+		r.URL.Path = "/v1/dbs/a/stats"
+	}
+	expect(403, "forbidden", "POST", "/v1/dbs/b/stats", "", repath)
 	// A replay of one signed request.
 	req, _ := http.NewRequest("POST", n.url+"/v1/dbs/a/stats", nil)
 	sign(admin)(req)
@@ -452,4 +460,58 @@ func TestGracefulShutdown(t *testing.T) {
 	if got := int(q["result"].(float64)); got < acked {
 		t.Fatalf("%d acknowledged, %d after restart", acked, got)
 	}
+}
+
+// Every request, however malformed, gets an answer with a category, and
+// the node stays up: the handlers under fuzzed routes, methods, content
+// types and bodies.
+func FuzzAPI(f *testing.F) {
+	for _, seed := range []string{`{"name": "x"}`, `{"tx-data": "[{:a 1}]"}`, `{"query": "[:find ?e :where [?e :a]]", "args": [1]}`,
+		`{:query [:find ?e :where [?e :a]]}`, `[1 2 3]`, `{"eid": {"~#set": [1]}}`, `{"pattern": 12}`, "\xff\xfe", `{"as-of": "x"}`,
+		`{"components": "[:a 1 2 3 4]"}`, `{"t": -1}`, `{"limit": 99999999999}`} {
+		f.Add("q", seed, false)
+		f.Add("transact", seed, true)
+		f.Add("pull", seed, false)
+	}
+	n, err := Open(context.Background(), Config{DataDir: f.TempDir(), SSDPath: "off", AllowUnsigned: true}, quiet())
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer n.Close()
+	s := New(n, quiet())
+	send := func(method, path, ctype, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.RemoteAddr = "127.0.0.1:5555"
+		req.Header.Set("Content-Type", ctype)
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		return rec
+	}
+	send("POST", "/v1/dbs", "application/json", `{"name": "f"}`)
+	send("POST", "/v1/dbs/f/transact", "application/json", schemaTx)
+	ops := []string{"q", "pull", "datoms", "index-range", "index-pull", "tx-range", "stats", "sync", "with", "transact"}
+	f.Fuzz(func(t *testing.T, op, body string, edn bool) {
+		ctype := "application/json"
+		if edn {
+			ctype = "application/edn"
+		}
+		path := "/v1/dbs/f/" + op
+		if !slices.Contains(ops, op) {
+			path = "/v1/dbs/" + url.PathEscape(op) + "/q"
+		}
+		rec := send("POST", path, ctype, body)
+		var out map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%s %q: %d, not JSON: %q", path, body, rec.Code, rec.Body.String())
+		}
+		if rec.Code != 200 {
+			cat, _ := out["category"].(string)
+			if cat == "" || cat == "fault" {
+				t.Fatalf("%s %q: %d %v: want a category that is not fault", path, body, rec.Code, out)
+			}
+		}
+		if send("GET", "/health", "", "").Code != 200 {
+			t.Fatal("the node stopped answering")
+		}
+	})
 }
