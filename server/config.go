@@ -146,7 +146,7 @@ func (c Config) withDefaults() Config {
 		c.ShutdownGrace = 30 * time.Second
 	}
 	if c.Heartbeat == 0 {
-		c.Heartbeat = 2 * time.Second
+		c.Heartbeat = min(2*time.Second, c.LeaseTTL/3)
 	}
 	return c
 }
@@ -184,11 +184,23 @@ func (c Config) Validate() error {
 	if c.AllowUnsigned && !LoopbackOnly(c.Listen) {
 		add("allow-unsigned: only a node listening on loopback (127.0.0.1, ::1, localhost) may take unsigned requests; listen is %q", c.Listen)
 	}
-	if c.SSDBytes < 0 || c.MemoryBytes < 0 || c.MaxBodyBytes < 1024 || c.MaxConcurrent < 1 {
-		add("ssd-bytes, memory-bytes must not be negative; max-body-bytes at least 1024; max-concurrent at least 1")
+	if c.SSDBytes < 0 || c.MemoryBytes < 0 {
+		add("ssd-bytes %d, memory-bytes %d: must not be negative", c.SSDBytes, c.MemoryBytes)
 	}
-	if c.QueryTimeout < 0 || c.LeaseTTL < time.Second || c.ShutdownGrace < 0 || c.Heartbeat <= 0 || c.Heartbeat >= c.LeaseTTL {
-		add("query-timeout and shutdown-grace must not be negative; lease-ttl at least 1s; heartbeat-every positive and under lease-ttl")
+	if c.MaxBodyBytes < 1024 {
+		add("max-body-bytes %d: at least 1024", c.MaxBodyBytes)
+	}
+	if c.MaxConcurrent < 1 {
+		add("max-concurrent %d: at least 1", c.MaxConcurrent)
+	}
+	if c.QueryTimeout < 0 || c.ShutdownGrace < 0 {
+		add("query-timeout %s, shutdown-grace %s: must not be negative", c.QueryTimeout, c.ShutdownGrace)
+	}
+	if c.LeaseTTL < time.Second {
+		add("lease-ttl %s: at least 1s", c.LeaseTTL)
+	}
+	if c.Heartbeat <= 0 || c.Heartbeat >= c.LeaseTTL {
+		add("heartbeat-every %s: positive and under lease-ttl %s", c.Heartbeat, c.LeaseTTL)
 	}
 	if len(bad) == 0 {
 		return nil

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,7 +72,11 @@ func failWith(c *cli, err error) int {
 		fmt.Fprintf(c.stderr, "%s: %v\n", c.path, err)
 		return exitUsage
 	}
-	fmt.Fprintf(c.stderr, "%s: %s: %v\n", c.path, cat, err)
+	msg := err.Error()
+	if !strings.HasPrefix(msg, cat.String()+":") {
+		msg = cat.String() + ": " + msg
+	}
+	fmt.Fprintf(c.stderr, "%s: %s\n", c.path, msg)
 	if cat == anomaly.Incorrect {
 		return exitUsage
 	}
@@ -109,6 +114,7 @@ func RunNode(path string, args []string, stdout, stderr io.Writer) int {
 	flags.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 0, "largest request body in `bytes` (default 16 MiB)")
 	flags.DurationVar(&cfg.QueryTimeout, "query-timeout", 0, "longest a query may run (default 60s)")
 	flags.IntVar(&cfg.MaxConcurrent, "max-concurrent", 0, "requests served at once; past it, busy (default 256)")
+	flags.DurationVar(&cfg.LeaseTTL, "lease-ttl", 0, "how long a writer's lease lasts without renewal: another primary node takes over a database this long after its writer dies (default 10s)")
 	if code := parseFlags(c, flags, args, "[flags]",
 		"Starts a strata node. With no flags: the embedded default, data under ./"+DefaultDataDir+",\n"+
 			"serving http://"+DefaultListen+" and taking unsigned requests from loopback only.\n"+
@@ -239,6 +245,8 @@ func mergeConfig(file, flagCfg Config, flags *flag.FlagSet) Config {
 			out.QueryTimeout = flagCfg.QueryTimeout
 		case "max-concurrent":
 			out.MaxConcurrent = flagCfg.MaxConcurrent
+		case "lease-ttl":
+			out.LeaseTTL = flagCfg.LeaseTTL
 		}
 	})
 	return out

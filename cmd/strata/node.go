@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/stratadb/strata/anomaly"
 	"github.com/stratadb/strata/server"
@@ -48,7 +49,11 @@ func failWith(c *cli, err error) int {
 		fmt.Fprintf(c.stderr, "%s: %v\n", c.path, err)
 		return exitUsage
 	}
-	fmt.Fprintf(c.stderr, "%s: %s: %v\n", c.path, cat, err)
+	msg := err.Error()
+	if !strings.HasPrefix(msg, cat.String()+":") {
+		msg = cat.String() + ": " + msg
+	}
+	fmt.Fprintf(c.stderr, "%s: %s\n", c.path, msg)
 	if cat == anomaly.Incorrect {
 		return exitUsage
 	}
