@@ -26,7 +26,7 @@ import (
 //	DELETE /v1/dbs/NAME                 delete one
 //	POST   /v1/dbs/NAME/transact  {tx-data}
 //	POST   /v1/dbs/NAME/with      {tx-data}                 speculative
-//	POST   /v1/dbs/NAME/q         {query, args, sources, offset, limit, timeout-ms}
+//	POST   /v1/dbs/NAME/q         {query, args, sources, offset, limit, timeout-ms, explain}
 //	POST   /v1/dbs/NAME/pull      {pattern, eid} or {pattern, eids}
 //	POST   /v1/dbs/NAME/datoms    {index, components, offset, limit}
 //	POST   /v1/dbs/NAME/index-range {attrid, start, end, offset, limit}
@@ -253,7 +253,7 @@ func viewOf(c *call, db *engine.DB) (*engine.DB, error) {
 }
 
 func (s *Server) q(c *call) (fields, error) {
-	if err := c.args.known("query", "args", "sources", "offset", "limit", "timeout-ms", "as-of", "since", "history"); err != nil {
+	if err := c.args.known("query", "args", "sources", "offset", "limit", "timeout-ms", "explain", "as-of", "since", "history"); err != nil {
 		return nil, err
 	}
 	qv, _, err := c.args.code("query", true)
@@ -346,6 +346,23 @@ func (s *Server) q(c *call) (fields, error) {
 	}
 	if next != len(args) {
 		return nil, anomaly.New(anomaly.Incorrect, "q", "the query's :in takes %d arguments besides its sources; %d given", countNonSources(q), len(args))
+	}
+	explain, err := c.args.boolean("explain")
+	if err != nil {
+		return nil, err
+	}
+	if explain {
+		out, steps, err := query.Explain(c.ctx, q, opts, inputs...)
+		if err != nil {
+			return nil, err
+		}
+		plan := make(edn.Vector, len(steps))
+		for i, st := range steps {
+			plan[i] = edn.Map{{Key: c.key("clause"), Value: st.Clause}, {Key: c.key("access"), Value: st.Access},
+				{Key: c.key("estimate"), Value: int64(st.Estimate)}, {Key: c.key("rows-in"), Value: int64(st.RowsIn)},
+				{Key: c.key("rows-out"), Value: int64(st.RowsOut)}}
+		}
+		return fields{{"result", engine.ResultEDN(resultSeq(out))}, {"plan", plan}, {"basis-t", int64(db.BasisT())}}, nil
 	}
 	out, err := query.RunWith(c.ctx, q, opts, inputs...)
 	if err != nil {

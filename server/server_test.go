@@ -153,6 +153,10 @@ func TestAPI(t *testing.T) {
 	if fmt.Sprint(q["result"]) != "[ann]" {
 		t.Fatalf("q with a collection %v", q)
 	}
+	ex := n.ok("POST", "/v1/dbs/people/q", `{"query": "[:find ?n :where [?e :person/age ?a] [(> ?a 35)] [?e :person/name ?n]]", "explain": true}`)
+	if plan := ex["plan"].([]any); len(plan) != 3 || plan[0].(map[string]any)["access"] != "range AVET" || plan[2].(map[string]any)["rows-out"] != float64(1) {
+		t.Fatalf("explain %v", ex)
+	}
 	n.refused("POST", "/v1/dbs/people/q", `{"query": "[:find ?x :where [?e :person/name ?n]]"}`, 400, "incorrect")
 	n.refused("POST", "/v1/dbs/people/q", `{"query": "[:find ?n :in $ ?x :where [?e :person/name ?n]]"}`, 400, "incorrect")
 	n.refused("POST", "/v1/dbs/people/q", `{"query": "[:find ?n :where [?e :person/name ?n]]", "limit": -1}`, 400, "incorrect")
