@@ -1,11 +1,24 @@
 // Command strata is strata's one binary. Today it has
 //
+//	strata node [flags]
+//	strata db create|list|delete [NAME]
+//	strata transact --db NAME FILE|-
+//	strata q --db NAME [--json|--table] QUERY [ARG…]
+//	strata pull --db NAME PATTERN EID
+//	strata datoms --db NAME [--index eavt] [COMPONENT…]
+//	strata import --db NAME [--format edn|csv] [--map col=:attr,…] [--batch N] FILE|-
+//	strata keys create|list|revoke
 //	strata bench cache --trace FILE --format lirs|cache2k --capacity N[,N…]
 //	strata help [COMMAND…]
 //	strata version
 //
 // and grows a subcommand per feature (node, db, transact, q, …): each is one
 // entry of a command table, so adding one is adding a row and a function.
+//
+// The commands that talk to a node take --endpoint (or STRATA_ENDPOINT;
+// default http://127.0.0.1:4334) and --key ID:SECRET (or STRATA_KEY, or a
+// line `key = ID:SECRET` in ~/.strata/credentials), and put an error's
+// category in its message.
 //
 // Exit status: 0 on success, 1 when a command fails while running, 2 for a
 // usage error (unknown command, bad or missing flag, unreadable or malformed
@@ -58,6 +71,21 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "node", summary: "run a strata node (the embedded default with no flags)", run: runNode},
+		{name: "db", summary: "create, list and delete databases", sub: []command{
+			{name: "create", summary: "create a database", run: runDBCreate},
+			{name: "list", summary: "list the databases", run: runDBList},
+			{name: "delete", summary: "delete a database and its data", run: runDBDelete},
+		}},
+		{name: "transact", summary: "commit EDN transaction data from a file or stdin", run: runTransact},
+		{name: "q", summary: "run a query; the result as EDN, JSON or a table", run: runQ},
+		{name: "pull", summary: "pull an entity", run: runPull},
+		{name: "datoms", summary: "print the datoms of an index", run: runDatoms},
+		{name: "import", summary: "load EDN or CSV in pipelined batches, with progress", run: runImport},
+		{name: "keys", summary: "create, list and revoke API keys (in the catalog)", sub: []command{
+			{name: "create", summary: "make an API key; prints its id and secret", run: runKeysCreate},
+			{name: "list", summary: "list the API keys (never their secrets)", run: runKeysList},
+			{name: "revoke", summary: "revoke an API key", run: runKeysRevoke},
+		}},
 		{name: "bench", summary: "measure strata", sub: []command{
 			{name: "cache", summary: "replay a cache trace: hit ratio of the memory tier's policy, LRU and Bélády's optimal", run: runBenchCache},
 			{name: "table", summary: "render `go test -bench` output as the per-stratum latency table with ratios", run: runBenchTable},
