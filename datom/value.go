@@ -140,6 +140,17 @@ func Tuple(elems ...Value) Value {
 // Accessors: each returns the zero value of its Go type when v is of
 // another type.
 
+// FixedBits returns the 64 bits that hold a boolean, long, instant or ref,
+// and false for the other types: two values of one of these types are
+// equal exactly when their bits are (floats are not here: -0 equals 0).
+func (v Value) FixedBits() (uint64, bool) {
+	switch v.typ {
+	case TypeBoolean, TypeLong, TypeInstant, TypeRef:
+		return v.num, true
+	}
+	return 0, false
+}
+
 func (v Value) Boolean() bool   { return v.typ == TypeBoolean && v.num != 0 }
 func (v Value) Long() int64     { return v.int(TypeLong) }
 func (v Value) Float() float32  { return v.f32() }

@@ -737,11 +737,11 @@ func (ev *evaluator) find(q *Query, rel *relation) (any, error) {
 	rows := rel.rows
 	if !rel.distinct || len(setCols) < len(rel.vars) {
 		// Make the set (rows known distinct over every column are one).
-		seen := make(map[string]bool, len(rel.rows))
+		seen := newRowMap[struct{}](len(rel.rows))
 		rows = nil
 		for _, row := range rel.rows {
-			if k := rowKey(row, setCols); !seen[k] {
-				seen[k] = true
+			if _, dup := seen.get(row, setCols); !dup {
+				seen.put(row, setCols, struct{}{})
 				rows = append(rows, row)
 			}
 		}

@@ -30,14 +30,13 @@ func project(rel *relation, vars []Var) *relation {
 	for i, v := range vars {
 		cols[i] = rel.col(v)
 	}
-	out := &relation{vars: append([]Var{}, vars...)}
-	seen := map[string]bool{}
+	out := &relation{vars: append([]Var{}, vars...), distinct: true}
+	seen := newRowMap[struct{}](len(rel.rows))
 	for _, row := range rel.rows {
-		k := rowKey(row, cols)
-		if seen[k] {
+		if _, dup := seen.get(row, cols); dup {
 			continue
 		}
-		seen[k] = true
+		seen.put(row, cols, struct{}{})
 		p := make([]datom.Value, len(cols))
 		for i, c := range cols {
 			p[i] = row[c]
@@ -67,13 +66,14 @@ func join(a, b *relation) *relation {
 			out.vars = append(out.vars, v)
 		}
 	}
-	index := map[string][][]datom.Value{}
+	index := newRowMap[[][]datom.Value](len(b.rows))
 	for _, row := range b.rows {
-		k := rowKey(row, bc)
-		index[k] = append(index[k], row)
+		rows, _ := index.get(row, bc)
+		index.put(row, bc, append(rows, row))
 	}
 	for _, ra := range a.rows {
-		for _, rb := range index[rowKey(ra, ac)] {
+		match, _ := index.get(ra, ac)
+		for _, rb := range match {
 			row := make([]datom.Value, len(ra), len(ra)+len(extra))
 			copy(row, ra)
 			for _, c := range extra {
@@ -192,9 +192,9 @@ func (ev *evaluator) not(n *Not, rel *relation) (*relation, error) {
 	for i, v := range joinVars {
 		cols[i] = matched.col(v)
 	}
-	hit := map[string]bool{}
+	hit := newRowMap[struct{}](len(matched.rows))
 	for _, row := range matched.rows {
-		hit[rowKey(row, cols)] = true
+		hit.put(row, cols, struct{}{})
 	}
 	rc := make([]int, len(joinVars))
 	for i, v := range joinVars {
@@ -202,7 +202,7 @@ func (ev *evaluator) not(n *Not, rel *relation) (*relation, error) {
 	}
 	out := &relation{vars: rel.vars, distinct: rel.distinct}
 	for _, row := range rel.rows {
-		if !hit[rowKey(row, rc)] {
+		if _, found := hit.get(row, rc); !found {
 			out.rows = append(out.rows, row)
 		}
 	}

@@ -209,32 +209,25 @@ func renameVars(r *relation, from, to []Var) *relation {
 // kept so that adding to it costs what is added.
 type rowSet struct {
 	rel  *relation
-	seen map[string]bool
+	seen *rowMap[struct{}]
+	cols []int
 }
 
 func newRowSet(vars []Var) *rowSet {
-	return &rowSet{rel: &relation{vars: vars}, seen: map[string]bool{}}
+	return &rowSet{rel: &relation{vars: vars, distinct: true}, seen: newRowMap[struct{}](0), cols: allCols(len(vars))}
 }
 
-// rowKeyAll is the key of all of a row's values.
-func rowKeyAll(row []datom.Value) string {
-	var b []byte
-	for _, v := range row {
-		b = datom.AppendValueKey(b, v)
-		b = append(b, 0xff)
-	}
-	return string(b)
+func (s *rowSet) has(row []datom.Value) bool {
+	_, ok := s.seen.get(row, s.cols)
+	return ok
 }
-
-func (s *rowSet) has(row []datom.Value) bool { return s.seen[rowKeyAll(row)] }
 
 // add adds row unless the set has it, and reports whether it did.
 func (s *rowSet) add(row []datom.Value) bool {
-	k := rowKeyAll(row)
-	if s.seen[k] {
+	if _, ok := s.seen.get(row, s.cols); ok {
 		return false
 	}
-	s.seen[k] = true
+	s.seen.put(row, s.cols, struct{}{})
 	s.rel.rows = append(s.rel.rows, row)
 	return true
 }
