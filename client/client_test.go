@@ -388,14 +388,15 @@ type proxy struct {
 type action int
 
 const (
-	pass        action = iota
-	busyBare           // 429 without a body
-	unavailable        // 503 with the node's error body
-	badGateway         // 502 without a body
-	forwardFail        // forward, drop the answer, 503 with the node's body
-	forwardDrop        // forward, then close the connection without an answer
-	hang               // answer nothing until the client gives up
-	forbidden          // 403 with the node's body
+	pass               action = iota
+	busyBare                  // 429 without a body
+	unavailable               // 503 with the node's error body
+	badGateway                // 502 without a body
+	interruptedUnknown        // 504 from the node: interrupted, the outcome unknown
+	forwardFail               // forward, drop the answer, 503 with the node's body
+	forwardDrop               // forward, then close the connection without an answer
+	hang                      // answer nothing until the client gives up
+	forbidden                 // 403 with the node's body
 )
 
 func newProxy(t *testing.T, target string, plan func(path string, n int) action) *proxy {
@@ -437,6 +438,10 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request) {
 		strataError(http.StatusForbidden, "forbidden")
 	case badGateway:
 		w.WriteHeader(http.StatusBadGateway)
+	case interruptedUnknown:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusGatewayTimeout)
+		fmt.Fprint(w, `{"category": "interrupted", "message": "interrupted: transact: context deadline exceeded\nthe outcome is unknown: the transaction may have committed", "outcome": "unknown"}`)
 	case forwardFail:
 		p.rp.ServeHTTP(httptest.NewRecorder(), r)
 		strataError(http.StatusServiceUnavailable, "unavailable")
@@ -509,6 +514,7 @@ func TestRetries(t *testing.T) {
 		{name: "write, 429 always", plan: firstN(99, busyBare), write: true, want: anomaly.Busy, attempts: 4},
 		{name: "write, connection lost", plan: firstN(1, forwardDrop), write: true, want: anomaly.Unavailable, attempts: 1, unknown: true, commits: 1},
 		{name: "write, gateway 502", plan: firstN(1, badGateway), write: true, want: anomaly.Unavailable, attempts: 1, unknown: true},
+		{name: "write, the node says the outcome is unknown", plan: firstN(1, interruptedUnknown), write: true, want: anomaly.Interrupted, attempts: 1, unknown: true},
 	} {
 		reset(tc.plan)
 		before := people()

@@ -195,7 +195,7 @@ func (c *Client) attempt(ctx context.Context, r request, op string, body []byte)
 		return m, false, nil
 	}
 	e, fromStrata := errorOf(resp.StatusCode, raw, op)
-	if !e.Category.Retryable() {
+	if !e.Category.Retryable() || e.OutcomeUnknown {
 		return nil, false, e
 	}
 	if r.write && !fromStrata && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
@@ -216,7 +216,9 @@ func errorOf(status int, raw []byte, op string) (*Error, bool) {
 			name, _ := get(m, "category").(string)
 			msg, _ := get(m, "message").(string)
 			if cat, ok := anomaly.Parse(name); ok {
-				return &Error{Category: cat, Message: msg, Status: status, Op: op}, true
+				// The node says when a write may have happened anyway.
+				unknown := get(m, "outcome") == "unknown"
+				return &Error{Category: cat, Message: msg, Status: status, Op: op, OutcomeUnknown: unknown}, true
 			}
 		}
 	}

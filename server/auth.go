@@ -28,7 +28,10 @@ import (
 // node allows unsigned loopback requests), a signature that does not match,
 // a key that is unknown, revoked, read-only for a write or limited to other
 // databases, a date more than MaxSkew from the node's clock, and a
-// signature seen before (a replay).
+// signature seen before (a replay). Two identical requests signed in the
+// same second would carry the same signature: clients add a random header
+// to what they sign (the Go client's X-Strata-Nonce), which the node checks
+// like any other signed header.
 
 // Signing constants.
 const (

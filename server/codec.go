@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stratadb/strata/anomaly"
 	"github.com/stratadb/strata/edn"
+	"github.com/stratadb/strata/transactor"
 )
 
 // Request and response bodies: a map, in JSON (EDN's JSON form, see
@@ -272,5 +274,14 @@ func fail(w http.ResponseWriter, r *http.Request, err error) {
 	if cat != 0 {
 		name = cat.String()
 	}
-	respond(w, r, statusOf(err), fields{{"category", name}, {"message", err.Error()}})
+	fs := fields{{"category", name}, {"message", err.Error()}}
+	if errors.Is(err, transactor.ErrOutcomeUnknown) {
+		// Retryable in kind, but the write may have happened: a client
+		// must not resend it blindly.
+		fs = append(fs, field{"outcome", "unknown"})
+	}
+	if cat == anomaly.Busy || cat == anomaly.Unavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	respond(w, r, statusOf(err), fs)
 }

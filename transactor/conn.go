@@ -278,9 +278,15 @@ func (c *Conn) Transact(ctx context.Context, ops []engine.Op) (*engine.TxReport,
 	case <-ctx.Done():
 		// The transaction may still commit: the caller can find out with
 		// Sync and the log. Waiting no longer is all this does.
-		return nil, anomaly.Wrap(anomaly.Interrupted, "transact", ctx.Err())
+		return nil, anomaly.Wrap(anomaly.Interrupted, "transact", errors.Join(ctx.Err(), ErrOutcomeUnknown))
 	}
 }
+
+// ErrOutcomeUnknown is in the errors of transactions that may or may not
+// have committed (errors.Is): the caller stopped waiting, or the log did
+// not answer. Retrying one blindly could commit it twice; Sync and the
+// log tell.
+var ErrOutcomeUnknown = errors.New("the outcome is unknown: the transaction may have committed")
 
 // fence makes the Conn refuse everything with err from now on (it is not
 // the database's writer any more).
@@ -448,10 +454,12 @@ func (c *Conn) commit(batch []*request) error {
 		// or may not be in it. The callers learn that the outcome is
 		// unknown, and this writer stops, so that whoever writes next
 		// (a new Conn) starts from what the log holds.
-		fenced := anomaly.New(anomaly.Unavailable, "transact", "database %s: the log did not answer; the outcome of these transactions is unknown (%v)", c.info.Name, err)
+		unknown := &anomaly.Error{Category: anomaly.Unavailable, Op: "transact",
+			Msg: fmt.Sprintf("database %s: the log did not answer (%v)", c.info.Name, err), Err: ErrOutcomeUnknown}
+		fenced := anomaly.New(anomaly.Unavailable, "transact", "database %s: the writer stopped: the log did not answer (%v)", c.info.Name, err)
 		c.fence(fenced)
 		for _, d := range ok {
-			d.req.done <- result{err: fenced}
+			d.req.done <- result{err: unknown}
 		}
 		return fenced
 	}

@@ -329,3 +329,49 @@ func newDirStratified(dir string) (*cachetiers.Stratified, error) {
 	}
 	return cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: []cachetiers.Tier{ds}})
 }
+
+// heldLog holds appends until released.
+type heldLog struct {
+	Log
+	hold chan struct{}
+}
+
+func (l *heldLog) Append(ctx context.Context, db string, rec *Record) error {
+	<-l.hold
+	return l.Log.Append(ctx, db, rec)
+}
+
+// A caller that stops waiting for its transaction learns that the outcome
+// is unknown (errors.Is ErrOutcomeUnknown), not just interrupted: the
+// transaction may still commit, as it does here once the log answers.
+func TestConnOutcomeUnknown(t *testing.T) {
+	ctx := context.Background()
+	s := newSystem(t)
+	c, err := OpenConn(ctx, s.opts, s.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustTransact(t, c, accountSchema...)
+	c.Close()
+	held := &heldLog{Log: s.opts.Log, hold: make(chan struct{})}
+	s.opts.Log = held
+	c, err = OpenConn(ctx, s.opts, s.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = c.Transact(short, deposit(7, 1))
+	if !errors.Is(err, anomaly.Interrupted) || !errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("a transaction the caller stopped waiting for: %v", err)
+	}
+	close(held.hold)
+	db, err := c.Sync(ctx, c.DB().BasisT()+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := balances(t, db); got[7] != 1 {
+		t.Fatalf("the transaction whose outcome was unknown did not commit after all: %v", got)
+	}
+}
