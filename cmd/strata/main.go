@@ -86,6 +86,13 @@ func commands() []command {
 			{name: "list", summary: "list the API keys (never their secrets)", run: runKeysList},
 			{name: "revoke", summary: "revoke an API key", run: runKeysRevoke},
 		}},
+		{name: "fleet", summary: "run strata's topologies", sub: []command{
+			{name: "local", summary: "the production topology as processes on this machine", sub: []command{
+				{name: "up", summary: "start a primary group and query groups on 127.0.0.1", run: runFleetLocalUp},
+				{name: "down", summary: "stop the fleet", run: runFleetLocalDown},
+				{name: "status", summary: "show the fleet's nodes", run: runFleetLocalStatus},
+			}},
+		}},
 		{name: "bench", summary: "measure strata", sub: []command{
 			{name: "cache", summary: "replay a cache trace: hit ratio of the memory tier's policy, LRU and Bélády's optimal", run: runBenchCache},
 			{name: "table", summary: "render `go test -bench` output as the per-stratum latency table with ratios", run: runBenchTable},
