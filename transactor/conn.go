@@ -198,6 +198,10 @@ func catchUp(ctx context.Context, log Log, id string, db *engine.DB, w *engine.W
 		if err != nil {
 			return db, err
 		}
+		if rec.PrevT > db.BasisT() {
+			// Applying it would skip the transactions between: never.
+			return db, anomaly.New(anomaly.Fault, "log "+id, "a record follows t %d, but the database is at t %d: the log read skipped a record", rec.PrevT, db.BasisT())
+		}
 		for _, tx := range rec.Txs {
 			if tx.T <= db.BasisT() {
 				continue

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -373,5 +375,48 @@ func TestConnOutcomeUnknown(t *testing.T) {
 	}
 	if got := balances(t, db); got[7] != 1 {
 		t.Fatalf("the transaction whose outcome was unknown did not commit after all: %v", got)
+	}
+}
+
+// skippingLog loses one record of every read (a broken log or a bad read).
+type skippingLog struct {
+	Log
+	skip datom.T // the PrevT of the record to lose
+}
+
+func (l *skippingLog) Records(ctx context.Context, db string, after datom.T) iter.Seq2[*Record, error] {
+	return func(yield func(*Record, error) bool) {
+		for rec, err := range l.Log.Records(ctx, db, after) {
+			if err == nil && rec.PrevT == l.skip {
+				continue
+			}
+			if !yield(rec, err) {
+				return
+			}
+		}
+	}
+}
+
+// Catching up refuses a read of the log with a record missing (a fault)
+// instead of applying the records after it.
+func TestCatchUpRefusesGap(t *testing.T) {
+	ctx := context.Background()
+	s := newSystem(t)
+	c, err := OpenConn(ctx, s.opts, s.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustTransact(t, c, accountSchema...)
+	atMid := c.DB()
+	mid := atMid.BasisT()
+	mustTransact(t, c, deposit(1, 1)...)
+	mustTransact(t, c, deposit(2, 2)...)
+	c.Close()
+	if _, err := catchUp(ctx, s.opts.Log, s.info.ID, atMid, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = catchUp(ctx, &skippingLog{Log: s.opts.Log, skip: mid}, s.info.ID, atMid, nil)
+	if !errors.Is(err, anomaly.Fault) || !strings.Contains(err.Error(), "skipped a record") {
+		t.Fatalf("a log read with a record missing: %v", err)
 	}
 }

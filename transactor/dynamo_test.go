@@ -142,3 +142,28 @@ func TestConnOnDynamo(t *testing.T) {
 		t.Fatalf("recovered %v (indexed t %d), want %v", got, c2.DB().IndexedT(), want)
 	}
 }
+
+// A record that follows `after` exactly and is appended while Records is
+// between its two reads is not skipped (a follower under latency skipped
+// one, and its database lost a transaction).
+func TestDynamoLogRecordsRace(t *testing.T) {
+	ctx := context.Background()
+	l, err := OpenDynamoLog(ctx, dynamoOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := newDBID()
+	if err := l.Append(ctx, db, testRecord(0, 1000, 1001)); err != nil {
+		t.Fatal(err)
+	}
+	recordsBetweenReads = func() {
+		recordsBetweenReads = nil
+		if err := l.Append(ctx, db, testRecord(1001, 1002)); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { recordsBetweenReads = nil }()
+	if got := lastTs(records(t, l, db, 1001)); fmt.Sprint(got) != "[1002]" {
+		t.Fatalf("records after 1001 while 1001..1002 was appended: %v", got)
+	}
+}

@@ -304,22 +304,33 @@ func (l *DynamoLog) Records(ctx context.Context, db string, after datom.T) iter.
 			yield(nil, dynamoErr("log read "+db, err))
 			return
 		}
+		// The rest follow from where the last record yielded ends: records
+		// are keyed by the t they follow, so the next one's key is that t.
+		// (Reading the ones after `after` instead would miss a record that
+		// follows `after` exactly and was appended between the two reads.)
+		next := after
 		if len(out.Items) == 1 {
 			rec, err := l.decode(ctx, out.Items[0])
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			if rec.LastT() > after && !yield(rec, nil) {
-				return
+			if rec.LastT() > after {
+				if !yield(rec, nil) {
+					return
+				}
+				next = rec.LastT()
 			}
+		}
+		if recordsBetweenReads != nil {
+			recordsBetweenReads()
 		}
 		var start map[string]types.AttributeValue
 		for {
 			out, err := l.c.Query(ctx, &dynamodb.QueryInput{
 				TableName:                 aws.String(l.table),
-				KeyConditionExpression:    aws.String("pk = :pk AND sk > :sk"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sAttr("log#" + db), ":sk": nAttr(uint64(after))},
+				KeyConditionExpression:    aws.String("pk = :pk AND sk >= :sk"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sAttr("log#" + db), ":sk": nAttr(uint64(next))},
 				ConsistentRead:            aws.Bool(true),
 				ExclusiveStartKey:         start,
 			})
@@ -344,6 +355,9 @@ func (l *DynamoLog) Records(ctx context.Context, db string, after datom.T) iter.
 		}
 	}
 }
+
+// recordsBetweenReads, when set (tests), runs between Records' two reads.
+var recordsBetweenReads func()
 
 // decode reads a record item (fetching a spilled payload) and checks it.
 func (l *DynamoLog) decode(ctx context.Context, item map[string]types.AttributeValue) (*Record, error) {
