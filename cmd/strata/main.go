@@ -40,6 +40,7 @@ import (
 	"strings"
 
 	"github.com/stratadb/strata/bench"
+	"github.com/stratadb/strata/internal/cliutil"
 )
 
 // Exit statuses.
@@ -109,11 +110,9 @@ type cli struct {
 }
 
 // usageError is a wrong command line; run prints it and exits 2.
-type usageError struct{ msg string }
+type usageError = cliutil.UsageError
 
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return cliutil.Usagef(format, args...) }
 
 // run executes the command line args (without the program name) and returns
 // the exit status.

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"errors"
 	"flag"
-	"fmt"
-	"io"
-	"strings"
 
-	"github.com/stratadb/strata/anomaly"
+	"github.com/stratadb/strata/internal/cliutil"
 	"github.com/stratadb/strata/server"
 )
 
@@ -17,45 +13,9 @@ func runNode(c *cli, args []string) int { return server.RunNode(c.path, args, c.
 // parseFlags parses args with flags; help prints usage to stdout. It
 // returns the exit status to stop with, or -1 to go on.
 func parseFlags(c *cli, flags *flag.FlagSet, args []string, synopsis, about, example string) int {
-	usage := func(w io.Writer) {
-		fmt.Fprintf(w, "usage: %s %s\n\n%s\n", c.path, synopsis, about)
-		if example != "" {
-			fmt.Fprintf(w, "\nexample:\n  %s\n", example)
-		}
-		fmt.Fprintf(w, "\nflags:\n")
-		flags.SetOutput(w)
-		flags.PrintDefaults()
-		flags.SetOutput(io.Discard)
-	}
-	flags.SetOutput(io.Discard)
-	flags.Usage = func() {}
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			usage(c.stdout)
-			return exitOK
-		}
-		fmt.Fprintf(c.stderr, "%s: %v (see -h)\n", c.path, err)
-		return exitUsage
-	}
-	return -1
+	return cliutil.ParseFlags(c.stdout, c.stderr, c.path, flags, args, synopsis, about, example)
 }
 
-// fail prints err with its category and returns the exit status: 2 for
-// incorrect input, 1 otherwise.
-func failWith(c *cli, err error) int {
-	cat := anomaly.CategoryOf(err)
-	var ue *usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(c.stderr, "%s: %v\n", c.path, err)
-		return exitUsage
-	}
-	msg := err.Error()
-	if !strings.HasPrefix(msg, cat.String()+":") {
-		msg = cat.String() + ": " + msg
-	}
-	fmt.Fprintf(c.stderr, "%s: %s\n", c.path, msg)
-	if cat == anomaly.Incorrect {
-		return exitUsage
-	}
-	return exitFailure
-}
+// failWith prints err with its category and returns the exit status: 2
+// for a usage error or incorrect input, 1 otherwise.
+func failWith(c *cli, err error) int { return cliutil.Fail(c.stderr, c.path, err) }
