@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"iter"
 	"math/big"
 	"net/http"
 	"slices"
@@ -644,6 +645,25 @@ func components(c *call, db *engine.DB, x datom.Index, key string) (engine.Compo
 	return comp, nil
 }
 
+// datomPage answers limit datoms of seq after the first offset.
+func datomPage(db *engine.DB, seq iter.Seq2[datom.Datom, error], offset, limit int) (fields, error) {
+	out := edn.Vector{}
+	i := 0
+	for d, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		if i++; i <= offset {
+			continue
+		}
+		if len(out) == limit {
+			break
+		}
+		out = append(out, datomEDN(db, d))
+	}
+	return fields{{"datoms", out}, {"basis-t", int64(db.BasisT())}}, nil
+}
+
 func (s *Server) datoms(c *call) (fields, error) {
 	if err := c.args.known("index", "components", "offset", "limit", "as-of", "since", "history"); err != nil {
 		return nil, err
@@ -664,21 +684,7 @@ func (s *Server) datoms(c *call) (fields, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := edn.Vector{}
-	i := 0
-	for d, err := range db.Datoms(c.ctx, x, comp) {
-		if err != nil {
-			return nil, err
-		}
-		if i++; i <= offset {
-			continue
-		}
-		if len(out) == limit {
-			break
-		}
-		out = append(out, datomEDN(db, d))
-	}
-	return fields{{"datoms", out}, {"basis-t", int64(db.BasisT())}}, nil
+	return datomPage(db, db.Datoms(c.ctx, x, comp), offset, limit)
 }
 
 func (s *Server) indexRange(c *call) (fields, error) {
@@ -709,21 +715,7 @@ func (s *Server) indexRange(c *call) (fields, error) {
 			}
 		}
 	}
-	out := edn.Vector{}
-	i := 0
-	for d, err := range db.IndexRange(c.ctx, a, bounds[0], bounds[1]) {
-		if err != nil {
-			return nil, err
-		}
-		if i++; i <= offset {
-			continue
-		}
-		if len(out) == limit {
-			break
-		}
-		out = append(out, datomEDN(db, d))
-	}
-	return fields{{"datoms", out}, {"basis-t", int64(db.BasisT())}}, nil
+	return datomPage(db, db.IndexRange(c.ctx, a, bounds[0], bounds[1]), offset, limit)
 }
 
 func (s *Server) indexPull(c *call) (fields, error) {
