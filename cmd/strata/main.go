@@ -94,6 +94,7 @@ func commands() []command {
 				{name: "status", summary: "show the fleet's nodes", run: runFleetLocalStatus},
 			}},
 		}},
+		{name: "loadgen", summary: "load a node with a workload at a rate or concurrency; latency percentiles, JSON, PNG", run: runLoadgen},
 		{name: "bench", summary: "measure strata", sub: []command{
 			{name: "cache", summary: "replay a cache trace: hit ratio of the memory tier's policy, LRU and Bélády's optimal", run: runBenchCache},
 			{name: "table", summary: "render `go test -bench` output as the per-stratum latency table with ratios", run: runBenchTable},
