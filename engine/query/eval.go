@@ -410,6 +410,13 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 			}
 		}
 	}
+	if attr != nil && j.mergeableByValue(len(rel.rows)) {
+		ev.access = "merge AVET"
+		if err := ev.mergeJoinByValue(db, attr, j, rel, out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
 	if j.mergeable(len(rel.rows)) {
 		ev.access = "merge AEVT"
 		if err := ev.mergeJoin(db, j, rel, out); err != nil {

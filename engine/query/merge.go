@@ -73,6 +73,72 @@ func (j *patternJoin) mergeable(rows int) bool {
 	return rows >= mergeMinRows && j.boundCol[0] >= 0 && j.consts[1].Type() == datom.TypeRef
 }
 
+// mergeableByValue reports whether the merge join by value serves j over
+// rows rows: the value is a variable the rows bind, the attribute a
+// constant, the entity not bound (else the merge by entity serves).
+func (j *patternJoin) mergeableByValue(rows int) bool {
+	return rows >= mergeMinRows && j.boundCol[0] < 0 && len(j.p.Terms) > 2 && j.boundCol[2] >= 0 &&
+		j.consts[1].Type() == datom.TypeRef && !j.consts[0].IsValid()
+}
+
+// mergeJoinByValue is the merge join on the value: the rows taken in value
+// order, the attribute read in AVET order, seeking ahead where the rows'
+// values are sparse in it. Rows whose value is not of the attribute's type
+// match nothing.
+func (ev *evaluator) mergeJoinByValue(db *engine.DB, at *engine.Attr, j *patternJoin, rel, out *relation) error {
+	type probe struct {
+		v   datom.Value
+		row int32
+	}
+	probes := make([]probe, 0, len(rel.rows))
+	for r, row := range rel.rows {
+		if v := row[j.boundCol[2]]; v.Type() == at.Type {
+			probes = append(probes, probe{v, int32(r)})
+		}
+	}
+	slices.SortFunc(probes, func(x, y probe) int { return datom.CompareValue(x.v, y.v) })
+	read := 0
+	for i := 0; i < len(probes); {
+		gap, reseek := 0, false
+		for d, err := range db.SeekDatoms(ev.ctx, datom.AVET, engine.Components{A: at.ID, HasA: true, V: probes[i].v}) {
+			if err != nil {
+				return err
+			}
+			if read++; read%256 == 0 {
+				if err := ev.ctx.Err(); err != nil {
+					return anomaly.Wrap(anomaly.Interrupted, "query", err)
+				}
+			}
+			if d.A != at.ID {
+				return nil
+			}
+			for i < len(probes) && datom.CompareValue(probes[i].v, d.V) < 0 {
+				i++
+			}
+			if i == len(probes) {
+				return nil
+			}
+			if datom.CompareValue(probes[i].v, d.V) == 0 {
+				gap = 0
+				for k := i; k < len(probes) && datom.CompareValue(probes[k].v, d.V) == 0; k++ {
+					if ext, ok := j.extend(rel.rows[probes[k].row], d); ok {
+						out.rows = append(out.rows, ext)
+					}
+				}
+				continue
+			}
+			if gap++; gap > mergeGap {
+				reseek = true
+				break
+			}
+		}
+		if !reseek {
+			return nil
+		}
+	}
+	return nil
+}
+
 // mergeJoin joins rel with j's pattern into out (see mergeable).
 func (ev *evaluator) mergeJoin(db *engine.DB, j *patternJoin, rel, out *relation) error {
 	a := j.consts[1].Ref()
