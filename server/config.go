@@ -47,6 +47,14 @@ type Config struct {
 	S3Endpoint     string `json:"s3-endpoint,omitempty"`
 	// EFSPath is the EFS tier's directory (a shared mount); empty: none.
 	EFSPath string `json:"efs-path,omitempty"`
+	// EncryptionKeyFile or KMSKeyID turn on envelope encryption of the
+	// segments in the store (a data key per segment, AES-256-GCM): with a
+	// local master key file (made, mode 0600, when missing), or with a KMS
+	// key (GenerateDataKey). Set them when the store is new: segments
+	// written without encryption do not read with it.
+	EncryptionKeyFile string `json:"encryption-key-file,omitempty"`
+	KMSKeyID          string `json:"kms-key-id,omitempty"`
+	KMSEndpoint       string `json:"kms-endpoint,omitempty"`
 	// SSDPath is the SSD tier's directory; default DataDir/ssd. "off"
 	// runs without an SSD tier.
 	SSDPath string `json:"ssd-path,omitempty"`
@@ -177,6 +185,12 @@ func (c Config) Validate() error {
 	}
 	if c.Group != PrimaryGroup && !validGroup(c.Group) {
 		add("group %q: primary, or a query group's name of letters, digits and -", c.Group)
+	}
+	if c.EncryptionKeyFile != "" && c.KMSKeyID != "" {
+		add("encryption-key-file and kms-key-id: one or the other")
+	}
+	if c.KMSEndpoint != "" && c.KMSKeyID == "" {
+		add("kms-endpoint needs kms-key-id")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		add("tls-cert and tls-key: give both or neither")

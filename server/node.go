@@ -135,6 +135,10 @@ func (n *Node) openStorage(ctx context.Context) (cachetiers.Tier, error) {
 		n.closers = append(n.closers, ds)
 		store = ds
 	}
+	store, err := n.encrypt(ctx, store)
+	if err != nil {
+		return nil, err
+	}
 	tiers := []cachetiers.Tier{}
 	if cfg.SSDPath != "off" {
 		dir := cfg.SSDPath
@@ -191,6 +195,30 @@ func (n *Node) openStorage(ctx context.Context) (cachetiers.Tier, error) {
 		n.catalog = c
 	}
 	return store, nil
+}
+
+// encrypt wraps the store of record in envelope encryption when the
+// configuration asks for it.
+func (n *Node) encrypt(ctx context.Context, store cachetiers.Tier) (cachetiers.Tier, error) {
+	cfg := n.cfg
+	var keys cachetiers.KeySource
+	switch {
+	case cfg.EncryptionKeyFile != "":
+		k, err := cachetiers.LoadLocalKeyFile(cfg.EncryptionKeyFile, true)
+		if err != nil {
+			return nil, fmt.Errorf("encryption-key-file %s: %w", cfg.EncryptionKeyFile, err)
+		}
+		keys = k
+	case cfg.KMSKeyID != "":
+		k, err := cachetiers.NewKMSKeys(ctx, cachetiers.KMSKeysOptions{KeyID: cfg.KMSKeyID, Region: cfg.Region, Endpoint: cfg.KMSEndpoint})
+		if err != nil {
+			return nil, fmt.Errorf("kms-key-id %s: %w", cfg.KMSKeyID, err)
+		}
+		keys = k
+	default:
+		return store, nil
+	}
+	return cachetiers.NewEnvelope(store, cachetiers.EnvelopeOptions{Keys: keys})
 }
 
 // Config returns the node's configuration, defaults filled.

@@ -60,6 +60,9 @@ func RunNode(path string, args []string, stdout, stderr io.Writer) int {
 	flags.StringVar(&cfg.SSDPath, "ssd-path", "", "`dir`ectory of the SSD tier (default DATA/ssd; off for none)")
 	flags.Int64Var(&cfg.SSDBytes, "ssd-bytes", 0, "size of the SSD tier in `bytes` (default 1 GiB)")
 	flags.Int64Var(&cfg.MemoryBytes, "memory-bytes", 0, "size of the memory tier in `bytes` (default a share of memory)")
+	flags.StringVar(&cfg.EncryptionKeyFile, "encryption-key-file", "", "encrypt segments in the store with a master key `file` (made when missing; new stores only)")
+	flags.StringVar(&cfg.KMSKeyID, "kms-key-id", "", "encrypt segments in the store with data keys from this KMS `key` (new stores only)")
+	flags.StringVar(&cfg.KMSEndpoint, "kms-endpoint", "", "KMS `url` (a stand-in such as moto)")
 	flags.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate `file` (PEM), with --tls-key")
 	flags.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key `file` (PEM)")
 	unsigned := flags.String("allow-unsigned", "auto", "take unsigned requests from loopback: true, false, or auto (true when listening on loopback)")
@@ -187,6 +190,12 @@ func mergeConfig(file, flagCfg Config, flags *flag.FlagSet) Config {
 			out.SSDBytes = flagCfg.SSDBytes
 		case "memory-bytes":
 			out.MemoryBytes = flagCfg.MemoryBytes
+		case "encryption-key-file":
+			out.EncryptionKeyFile = flagCfg.EncryptionKeyFile
+		case "kms-key-id":
+			out.KMSKeyID = flagCfg.KMSKeyID
+		case "kms-endpoint":
+			out.KMSEndpoint = flagCfg.KMSEndpoint
 		case "tls-cert":
 			out.TLSCert = flagCfg.TLSCert
 		case "tls-key":

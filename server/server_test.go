@@ -8,11 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -518,4 +521,50 @@ func FuzzAPI(f *testing.F) {
 			t.Fatal("the node stopped answering")
 		}
 	})
+}
+
+// With a master key file, the segments in the store hold no plaintext, and
+// a node opened again on the same data (and key) reads them.
+func TestEncryptedStore(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := dir + "/master.key"
+	cfg := Config{DataDir: dir, AllowUnsigned: true, EncryptionKeyFile: keyFile, IndexDatoms: 20}
+	n := startNode(t, cfg)
+	n.ok("POST", "/v1/dbs", `{"name": "secret"}`)
+	n.ok("POST", "/v1/dbs/secret/transact", schemaTx)
+	for i := range 30 {
+		n.ok("POST", "/v1/dbs/secret/transact", fmt.Sprintf(`{"tx-data": "[{:person/name \"plaintext-marker-%02d\"}]"}`, i))
+	}
+	// Wait for an indexing job to put segments in the store.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		entries, _ := os.ReadDir(dir + "/store")
+		if len(entries) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	found := 0
+	filepath.WalkDir(dir+"/store", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		found++
+		if b, _ := os.ReadFile(path); bytes.Contains(b, []byte("plaintext-marker")) || bytes.Contains(b, []byte("person/name")) {
+			t.Errorf("%s holds plaintext", path)
+		}
+		return nil
+	})
+	if found == 0 {
+		t.Fatal("no segment in the store: nothing was checked")
+	}
+	n.srv.Shutdown(context.Background())
+	m := startNode(t, cfg)
+	q := m.ok("POST", "/v1/dbs/secret/q", `{"query": "[:find (count ?e) . :where [?e :person/name]]"}`)
+	if q["result"] != float64(30) {
+		t.Fatalf("reopened: %v", q)
+	}
+	if st, err := os.Stat(keyFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file %v, %v", st, err)
+	}
 }

@@ -9,8 +9,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stratadb/strata/fleet/cfn"
 	"github.com/stratadb/strata/fleet/local"
 )
+
+// fleetCfn runs a subcommand of strata fleet on AWS (fleet/cfn.RunFleet).
+func fleetCfn(name string) func(c *cli, args []string) int {
+	return func(c *cli, args []string) int {
+		return cfn.RunFleet(strings.TrimSuffix(c.path, " "+name), append([]string{name}, args...), c.stdout, c.stderr)
+	}
+}
 
 // queryGroups is --query-group NAME=N, repeatable.
 type queryGroups map[string]int

@@ -87,7 +87,13 @@ func commands() []command {
 			{name: "list", summary: "list the API keys (never their secrets)", run: runKeysList},
 			{name: "revoke", summary: "revoke an API key", run: runKeysRevoke},
 		}},
-		{name: "fleet", summary: "run strata's topologies", sub: []command{
+		{name: "fleet", summary: "run strata's topologies: on AWS (CloudFormation) or locally", sub: []command{
+			{name: "render", summary: "write the CloudFormation templates", run: fleetCfn("render")},
+			{name: "validate", summary: "cfn-lint and the security checks of the templates", run: fleetCfn("validate")},
+			{name: "up", summary: "create or update a system's stacks", run: fleetCfn("up")},
+			{name: "down", summary: "delete a system's compute stacks (and storage, when asked)", run: fleetCfn("down")},
+			{name: "status", summary: "show a system's stacks", run: fleetCfn("status")},
+			{name: "deploy", summary: "roll a node version over a compute group, one node at a time", run: fleetCfn("deploy")},
 			{name: "local", summary: "the production topology as processes on this machine", sub: []command{
 				{name: "up", summary: "start a primary group and query groups on 127.0.0.1", run: runFleetLocalUp},
 				{name: "down", summary: "stop the fleet", run: runFleetLocalDown},
