@@ -111,6 +111,34 @@ func (db *DB) Rebase(indexed *DB, w *Writer) (*DB, error) {
 	l := newLayer(nil, db.basis)
 	l.owner = w
 	l.mu.Lock()
+	if src := db.mem; src.parent == nil {
+		// One layer (the writer's case): keep what changed after t1 in one
+		// walk of its entries, copying nothing else (history would copy
+		// every entry: 1.7 s for a million, on the writer's goroutine).
+		b := db.basis
+		src.mu.RLock()
+		src.trees[datom.EAVT].Scan(func(e *entry) bool {
+			retT := e.retT
+			if retT > b {
+				retT = 0
+			}
+			switch {
+			case e.lower:
+				if retT > t1 {
+					l.insert(l.newEntry(entry{d: e.d, retT: retT, lower: true, noHist: e.noHist}))
+				}
+			case e.d.T() > b:
+			case e.d.T() > t1:
+				l.insert(l.newEntry(entry{d: e.d, retT: retT, noHist: e.noHist && retT != 0}))
+			case retT > t1:
+				l.insert(l.newEntry(entry{d: e.d, retT: retT, lower: true, noHist: e.noHist && retT != 0}))
+			}
+			return true
+		})
+		src.mu.RUnlock()
+		l.mu.Unlock()
+		return db.rebased(l, indexed, t1), nil
+	}
 	for _, e := range db.mem.history(db.basis) {
 		assertedAfter := e.d.T() > t1
 		retractedAfter := e.retT > t1
@@ -124,6 +152,11 @@ func (db *DB) Rebase(indexed *DB, w *Writer) (*DB, error) {
 		}
 	}
 	l.mu.Unlock()
+	return db.rebased(l, indexed, t1), nil
+}
+
+// rebased is db's value over indexed's trees with memory layer l.
+func (db *DB) rebased(l *memLayer, indexed *DB, t1 datom.T) *DB {
 	// The log in memory keeps what the memory layer holds: the
 	// transactions after t1 (the durable log has them all).
 	var keep []*txLog
@@ -135,7 +168,7 @@ func (db *DB) Rebase(indexed *DB, w *Writer) (*DB, error) {
 		log = log.push(keep[i].e)
 	}
 	return &DB{basis: db.basis, nextN: db.nextN, lastInstant: db.lastInstant, schema: db.schema,
-		mem: l, memSize: int(l.size.Load()), base: indexed.base, log: log}, nil
+		mem: l, memSize: int(l.size.Load()), base: indexed.base, log: log}
 }
 
 // MemDatoms is about how many datoms db's memory index holds (entries of
