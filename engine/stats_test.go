@@ -128,8 +128,8 @@ func TestRebaseSingleLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, view := range map[string]func(*DB) *DB{
-		"current": func(d *DB) *DB { return d },
-		"history": func(d *DB) *DB { return d.History() },
+		"current":  func(d *DB) *DB { return d },
+		"history":  func(d *DB) *DB { return d.History() },
 		"as of t1": func(d *DB) *DB { return d.AsOf(db1.BasisT()) },
 		"since t1": func(d *DB) *DB { return d.Since(db1.BasisT()) },
 	} {
