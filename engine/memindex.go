@@ -546,22 +546,47 @@ func (d *deltaLists) add(e *entry, b datom.T) {
 // deltaOne is delta for a layer right over the persistent trees: each of
 // its index trees yields that index's lists already in order (the history
 // of one fact is its entries in order of t, each assertion followed by its
-// retraction).
+// retraction). It reads the trees in batches under the read lock, so that
+// the writer, which writes the layer in place meanwhile, waits for one
+// batch at most (held for a whole million-datom layer, the lock stalled
+// the writer for most of a second). What it writes meanwhile is newer than
+// b, and resuming after the last entry read sees what one pass would.
 func (l *memLayer) deltaOne(b datom.T) *indexDelta {
 	out := &indexDelta{}
 	l.mu.RLock()
-	defer l.mu.RUnlock()
 	n := l.trees[datom.EAVT].Len()
+	l.mu.RUnlock()
 	for x := range datom.NumIndexes {
 		d := deltaLists{adds: make([]datom.Datom, 0, n)}
-		l.trees[x].Scan(func(e *entry) bool {
-			d.add(e, b)
-			return true
-		})
+		var pivot entry
+		resume, done := false, false
+		for !done {
+			read := 0
+			done = true
+			l.mu.RLock()
+			l.trees[x].Ascend(&pivot, func(e *entry) bool {
+				if resume {
+					resume = false
+					if datom.Compare(x, e.d, pivot.d) == 0 {
+						return true
+					}
+				}
+				d.add(e, b)
+				if read++; read == deltaBatch {
+					pivot, resume, done = entry{d: e.d}, true, false
+					return false
+				}
+				return true
+			})
+			l.mu.RUnlock()
+		}
 		out.adds[x], out.dels[x], out.hist[x] = d.adds, d.dels, d.hist
 	}
 	return out
 }
+
+// deltaBatch is how many entries deltaOne reads per hold of the lock.
+const deltaBatch = 4096
 
 // sortedIn returns the datoms of ds that index x holds, in x's order.
 func sortedIn(x datom.Index, ds []datom.Datom) []datom.Datom {
