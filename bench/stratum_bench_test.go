@@ -3,18 +3,13 @@ package bench
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
-	"math/bits"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -34,252 +29,36 @@ import (
 // the same block from the same place. See doc.go ("Latency per stratum") for
 // what each reference is and why, and `make bench` for the table.
 
-// ---- the segment read ----
+// ---- the segment read and the loop (stratum.go) ----
 
-// benchSegBlocks and the default 32 KiB block size give segments of about
-// 256 KiB decoded, 8 blocks of some 1,000 datom-like records each: the size
-// Datomic keeps its segments near (about 50 KB stored with zstd, DESIGN.md).
-const benchSegBlocks = 8
-
-// benchSeg is one immutable segment the benchmarks read.
-type benchSeg struct {
-	codec segment.Codec
-	id    segment.ID
-	data  []byte
-	ix    *segment.Index
-	keys  [][]byte // keys[i]: a key in the middle of block i, for point reads
-}
-
-// newBenchSeg builds a segment of datom-like records in EAVT order: key =
-// entity (8 bytes) · attribute (2) · typed value · transaction (8), with
-// values that compress the way real ones do (small integers, references to
-// nearby entities, instants, strings from a vocabulary, some random text).
+// newBenchSeg is newStratumSegment for a benchmark or test.
 func newBenchSeg(tb testing.TB, codec segment.Codec, seed uint64) *benchSeg {
 	tb.Helper()
-	rng := rand.New(rand.NewPCG(seed, uint64(codec)))
-	words := make([]string, 256)
-	for i := range words {
-		w := make([]byte, 3+rng.IntN(8))
-		for j := range w {
-			w[j] = byte('a' + rng.IntN(26))
-		}
-		words[i] = string(w)
-	}
-	id := segment.NewID()
-	w, err := segment.NewWriter(nil, id, segment.WriterOptions{Codec: codec})
+	s, err := newStratumSegment(codec, seed)
 	if err != nil {
 		tb.Fatal(err)
-	}
-	const txBase = 13194139533312 // Datomic's first tx entity id in partition 3
-	entity, tx := uint64(17592186045418), uint64(txBase)
-	var key []byte
-	raw := 0
-	for raw < benchSegBlocks*segment.DefaultBlockSize-segment.DefaultBlockSize/2 {
-		entity += 1 + uint64(rng.IntN(3))
-		if rng.IntN(8) == 0 {
-			tx += uint64(1 + rng.IntN(50))
-		}
-		attr := uint16(72)
-		for range 3 + rng.IntN(7) {
-			attr += uint16(1 + rng.IntN(6))
-			key = binary.BigEndian.AppendUint64(key[:0], entity)
-			key = binary.BigEndian.AppendUint16(key, attr)
-			switch attr % 5 {
-			case 0: // long
-				key = append(key, 1)
-				key = binary.BigEndian.AppendUint64(key, uint64(rng.IntN(10000)))
-			case 1: // ref to a nearby entity
-				key = append(key, 2)
-				key = binary.BigEndian.AppendUint64(key, entity-uint64(rng.IntN(5000)))
-			case 2: // instant
-				key = append(key, 3)
-				key = binary.BigEndian.AppendUint64(key, 1_700_000_000_000+uint64(rng.IntN(1e9)))
-			case 3: // string from a vocabulary
-				key = append(key, 4)
-				key = append(key, words[rng.IntN(len(words))]...)
-				key = append(key, ' ')
-				key = append(key, words[rng.IntN(len(words))]...)
-				key = append(key, 0)
-			default: // free text
-				key = append(key, 4)
-				for range 4 + rng.IntN(12) {
-					key = append(key, byte(' '+rng.IntN(95)))
-				}
-				key = append(key, 0)
-			}
-			key = binary.BigEndian.AppendUint64(key, tx)
-			if err := w.Add(key, nil); err != nil {
-				tb.Fatal(err)
-			}
-			raw += len(key) + 3
-		}
-	}
-	data, err := w.Finish()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	r, err := segment.Open(id, data)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s := &benchSeg{codec: codec, id: id, data: data, ix: r.Index()}
-	for i := range s.ix.Blocks {
-		block, err := r.ReadBlock(i, nil)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var it segment.BlockIter
-		if err := it.InitBlock(s.ix, i, block); err != nil {
-			tb.Fatal(err)
-		}
-		it.First()
-		for range s.ix.Blocks[i].Records / 2 {
-			it.Next()
-		}
-		s.keys = append(s.keys, bytes.Clone(it.Key()))
 	}
 	return s
-}
-
-func (s *benchSeg) blocks() int { return len(s.ix.Blocks) }
-
-// decode is the decode step shared by every reference: what Stratified does
-// with the bytes a tier returned (checksum, decompression, checks against the
-// index) into a fresh buffer, as Stratified allocates one per block it keeps.
-func (s *benchSeg) decode(i int, raw []byte) error {
-	_, err := segment.DecodeBlock(s.ix, i, raw, make([]byte, 0, s.ix.Blocks[i].RawLength))
-	return err
-}
-
-// ---- the loop ----
-
-// pair is one stratum's benchmark: the read through the strata and the
-// reference, run alternately in one loop.
-type pair struct {
-	// prepare runs before each read through the strata, untimed: it makes
-	// sure the stratum under test serves it (drops the block from memory).
-	prepare func(i int)
-	ours    func(i int) error
-	// settle runs after each read through the strata, untimed: it waits for
-	// work the read left running (promotion), so that the reference does
-	// not compete with it.
-	settle func(i int)
-	// read fetches the reference's bytes; decode, if set, is the reference's
-	// decode step, timed with it (and read alone is reported as ref-read).
-	read   func(i int) ([]byte, error)
-	decode func(i int, raw []byte) error
-	// batch > 1 times that many consecutive reads as one sample and records
-	// their mean: for memory hits, which cost about as much as a clock read.
-	batch int
-	// blocks is the number of blocks the reads go round.
-	blocks int
 }
 
 // run measures p for b.N reads of each kind and reports the percentiles of
 // both, their ratios and the allocations of our read alone.
 func (p *pair) run(b *testing.B) (ours, ref *Latency) {
-	ours, ref = NewLatency(), NewLatency()
-	refRead := NewLatency()
-	batch := max(p.batch, 1)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; i < b.N; i += batch {
-		n := min(batch, b.N-i)
-		oursFirst := (i/batch)%2 == 0
-		for side := range 2 {
-			if (side == 0) == oursFirst {
-				ours.Record(p.timeOurs(b, i, n) / time.Duration(n))
-				continue
-			}
-			total, tRead := p.timeRef(b, i, n)
-			ref.Record(total / time.Duration(n))
-			if p.decode != nil {
-				refRead.Record(tRead / time.Duration(n))
-			}
-		}
-	}
+	ours, ref, refRead, err := p.measure(b.N)
 	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
 	ReportPair(b, ours, ref)
 	ReportLatency(b, RefReadPrefix, refRead)
-	b.ReportMetric(p.oursAllocs(b), UnitOursAllocs)
+	allocs, err := p.oursAllocs()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(allocs, UnitOursAllocs)
 	return ours, ref
-}
-
-// timeOurs times n reads through the strata of the blocks after the i'th,
-// leaving prepare and settle out. Without them the n reads are timed as
-// one, so that a batch pays for one clock read, not n.
-func (p *pair) timeOurs(b *testing.B, i, n int) time.Duration {
-	if p.prepare == nil && p.settle == nil {
-		t0 := Now()
-		for k := range n {
-			if err := p.ours((i + k) % p.blocks); err != nil {
-				b.Fatalf("read block %d through the strata: %v", (i+k)%p.blocks, err)
-			}
-		}
-		return Now() - t0
-	}
-	var total time.Duration
-	for k := range n {
-		blk := (i + k) % p.blocks
-		if p.prepare != nil {
-			p.prepare(blk)
-		}
-		t0 := Now()
-		if err := p.ours(blk); err != nil {
-			b.Fatalf("read block %d through the strata: %v", blk, err)
-		}
-		total += Now() - t0
-		if p.settle != nil {
-			p.settle(blk)
-		}
-	}
-	return total
-}
-
-// timeRef times n reference reads of the blocks after the i'th, and the
-// share of that spent reading (before decode).
-func (p *pair) timeRef(b *testing.B, i, n int) (total, read time.Duration) {
-	t0 := Now()
-	for k := range n {
-		blk := (i + k) % p.blocks
-		var r0 time.Duration
-		if p.decode != nil {
-			r0 = Now() // only then: a batch of memory reads must not pay a clock read each
-		}
-		raw, err := p.read(blk)
-		if err != nil {
-			b.Fatalf("reference read of block %d: %v", blk, err)
-		}
-		if p.decode != nil {
-			read += Now() - r0
-			if err := p.decode(blk, raw); err != nil {
-				b.Fatalf("reference decode of block %d: %v", blk, err)
-			}
-		}
-	}
-	return Now() - t0, read
-}
-
-// oursAllocs measures the allocations of one read through the strata
-// (prepare and settle included, so a promotion the read starts counts),
-// apart from the reference's.
-func (p *pair) oursAllocs(b *testing.B) float64 {
-	const runs = 20
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for i := range runs {
-		if p.prepare != nil {
-			p.prepare(i % p.blocks)
-		}
-		if err := p.ours(i % p.blocks); err != nil {
-			b.Fatal(err)
-		}
-		if p.settle != nil {
-			p.settle(i % p.blocks)
-		}
-	}
-	runtime.ReadMemStats(&after)
-	return float64(after.Mallocs-before.Mallocs) / runs
 }
 
 // ---- strata set-up ----
@@ -334,35 +113,11 @@ func warmIndexes(b *testing.B, s *cachetiers.Stratified, segs ...*benchSeg) {
 	}
 }
 
-// tierHits returns the hits of each stratum of s, by name.
-func tierHits(s *cachetiers.Stratified) map[string]int64 {
-	m := make(map[string]int64)
-	for _, t := range s.Stats().Tiers {
-		m[t.Name] = t.Hits
-	}
-	return m
-}
-
-// checkServedBy fails b unless stratum served every one of the reads between
-// the two snapshots and no deeper stratum served any. Memory hits count
-// index lookups too, so memory is checked only for at least n.
+// checkServedBy fails b unless stratum served every one of the reads
+// between the two snapshots and no deeper stratum served any (servedOnly).
 func checkServedBy(b *testing.B, s *cachetiers.Stratified, before map[string]int64, stratum string, n int) {
-	after := tierHits(s)
-	deeper := false
-	for _, t := range s.Stats().Tiers {
-		d := after[t.Name] - before[t.Name]
-		switch {
-		case t.Name == stratum:
-			deeper = true
-			if d < int64(n) || (stratum != "memory" && d != int64(n)) {
-				b.Fatalf("stratum %s served %d of %d reads", stratum, d, n)
-			}
-		case deeper && d != 0:
-			b.Fatalf("stratum %s was meant to serve every read, but %s served %d", stratum, t.Name, d)
-		}
-	}
-	if !deeper {
-		b.Fatalf("no stratum named %s", stratum)
+	if err := servedOnly(s, before, stratum, n); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -385,12 +140,6 @@ func BenchmarkStratum(b *testing.B) {
 	b.Run("stratum=ssd", func(b *testing.B) { benchSSD(b, all) })
 	b.Run("stratum=efs", func(b *testing.B) { benchEFS(b, all) })
 	b.Run("stratum=s3", func(b *testing.B) { benchS3(b, all) })
-}
-
-// memKey keys the reference caches as the memory tier keys its own.
-type memKey struct {
-	id    segment.ID
-	block int
 }
 
 // benchMemory: a memory hit through Stratified.Block against two raw
@@ -464,17 +213,6 @@ func benchMemory(b *testing.B, sg *benchSeg) {
 	}
 }
 
-// hash mixes a key into 64 bits for the WTinyLFU reference: the id's two
-// halves and the block number, folded and finished with MurmurHash3's fmix64.
-func (k memKey) hash() uint64 {
-	h := binary.LittleEndian.Uint64(k.id[:8]) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(k.id[8:]), 31) ^ uint64(k.block)
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	return h ^ h>>33
-}
-
 // benchSSD: a block read that misses memory (the segment's index held) and
 // is served by the ssd tier, against a raw O_DIRECT pread of the same 4 KiB
 // aligned range of the same cache file, plus the same decode.
@@ -531,46 +269,22 @@ func benchSSD(b *testing.B, segs []*benchSeg) {
 	}
 }
 
-// ssdCacheFile returns the ssd tier's one cache file in dir (its name is the
-// tier's business; ssd_format.go documents it).
+// ssdCacheFile is findSSDCacheFile for a benchmark.
 func ssdCacheFile(b *testing.B, dir string) string {
-	ents, err := os.ReadDir(dir)
+	path, err := findSSDCacheFile(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, e := range ents {
-		if e.Type().IsRegular() {
-			return filepath.Join(dir, e.Name())
-		}
-	}
-	b.Fatalf("no cache file in %s", dir)
-	return ""
+	return path
 }
 
-// locateSegment finds where sg's bytes start in the ssd cache file f, opened
-// with O_DIRECT. The tier places every segment on a 4 KiB boundary
-// (ssd_format.go) and a segment opens with its header (magic, id), so the
-// first page that equals the segment's first page is it.
+// locateSegment is findSegmentInSSD for a benchmark.
 func locateSegment(b *testing.B, f *os.File, sg *benchSeg) int64 {
-	fi, err := f.Stat()
+	off, err := findSegmentInSSD(f, sg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	first := sg.data[:iouring.BlockSize]
-	chunk := iouring.AlignedBuffer(1 << 20)
-	for off := int64(0); off < fi.Size(); off += int64(len(chunk)) {
-		n, err := unix.Pread(int(f.Fd()), chunk, off)
-		if err != nil {
-			b.Fatalf("scan the ssd cache file at %d: %v", off, err)
-		}
-		for p := 0; p+iouring.BlockSize <= n; p += iouring.BlockSize {
-			if bytes.Equal(chunk[p:p+iouring.BlockSize], first) {
-				return off + int64(p)
-			}
-		}
-	}
-	b.Fatalf("segment %s not found in the ssd cache file", sg.id.Short())
-	return 0
+	return off
 }
 
 // benchEFS: a block read served by the efs tier (a directory here), against
