@@ -2,6 +2,8 @@ package local
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/stratadb/strata/cachetiers"
+	"github.com/stratadb/strata/internal/testenv"
 	"github.com/stratadb/strata/server"
 )
 
@@ -174,5 +181,42 @@ func TestFleetLocal(t *testing.T) {
 	}
 	if _, err := Status(ctx, dir); err == nil {
 		t.Fatal("status of a fleet that is down")
+	}
+}
+
+// The same topology on DynamoDB Local and MinIO instead of files: a write
+// through the query group lands, and the query group reads it after sync.
+func TestFleetLocalOnDynamoAndS3(t *testing.T) {
+	ddb := testenv.Dynamo(t)
+	minio := testenv.S3(t)
+	var r [6]byte
+	rand.Read(r[:])
+	name := "strata-fleet-" + hex.EncodeToString(r[:])
+	t.Setenv("AWS_ACCESS_KEY_ID", minio.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", minio.SecretKey)
+	st, err := cachetiers.NewS3Store(context.Background(), cachetiers.S3Options{Bucket: name, Endpoint: minio.Endpoint, UsePathStyle: true, Region: minio.Region})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	fleet, err := Up(context.Background(), Spec{Dir: dir, Binary: os.Args[0], Env: []string{"STRATA_FLEET_TEST_NODE=1"}, Primary: 1,
+		QueryGroups: map[string]int{"reports": 1}, LeaseTTL: 2 * time.Second,
+		Storage: Storage{DynamoTable: name, DynamoEndpoint: ddb.Endpoint, CreateTable: true, S3Bucket: name, S3Prefix: "segments/",
+			S3Endpoint: minio.Endpoint, Region: ddb.Region}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Down(dir, 10*time.Second)
+	p, qg := fleet.Members[0], fleet.Members[1]
+	must(t, p.Endpoint(), "/v1/dbs", `{"name": "f"}`)
+	must(t, p.Endpoint(), "/v1/dbs/f/transact", `{"tx-data": "[{:db/ident :k/tag :db/valueType :db.type/string :db/cardinality :db.cardinality/one}]"}`)
+	rep := must(t, qg.Endpoint(), "/v1/dbs/f/transact", `{"tx-data": "[{:k/tag \"through-the-query-group\"}]"}`)
+	must(t, qg.Endpoint(), "/v1/dbs/f/sync", fmt.Sprintf(`{"t": %d}`, int64(rep["t-after"].(float64))))
+	out := must(t, qg.Endpoint(), "/v1/dbs/f/q", `{"query": "[:find ?tag . :where [_ :k/tag ?tag]]"}`)
+	if out["result"] != "through-the-query-group" {
+		t.Fatalf("the query group reads %v", out)
 	}
 }
