@@ -553,10 +553,10 @@ func (d *deltaLists) add(e *entry, b datom.T) {
 // b, and resuming after the last entry read sees what one pass would.
 func (l *memLayer) deltaOne(b datom.T) *indexDelta {
 	out := &indexDelta{}
-	l.mu.RLock()
-	n := l.trees[datom.EAVT].Len()
-	l.mu.RUnlock()
 	for x := range datom.NumIndexes {
+		l.mu.RLock()
+		n := l.trees[x].Len() // VAET holds refs only: size each list by its tree
+		l.mu.RUnlock()
 		d := deltaLists{adds: make([]datom.Datom, 0, n)}
 		var pivot entry
 		resume, done := false, false
