@@ -104,6 +104,8 @@ func commands() []command {
 		{name: "bench", summary: "measure strata", sub: []command{
 			{name: "cache", summary: "replay a cache trace: hit ratio of the memory tier's policy, LRU and Bélády's optimal", run: runBenchCache},
 			{name: "table", summary: "render `go test -bench` output as the per-stratum latency table with ratios", run: runBenchTable},
+			{name: "strata", summary: "run the per-stratum latency suite (in-process, or a node's via --endpoint): one table, --json", run: runBenchStrata},
+			{name: "compare", summary: "two runs of bench strata (--json files) side by side, with B/A per row", run: runBenchCompare},
 		}},
 		{name: "help", summary: "show the commands, or help for one", run: runHelp},
 		{name: "version", summary: "print strata's version", run: runVersion},

@@ -1,0 +1,245 @@
+package main
+
+// strata bench strata and strata bench compare: the per-stratum latency
+// suite run in-process or read off a node, and two runs side by side.
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stratadb/strata/bench"
+	"github.com/stratadb/strata/loadgen"
+)
+
+// Defaults of strata bench strata --endpoint.
+const (
+	defaultBenchNodeDuration    = 5 * time.Second
+	defaultBenchNodeConcurrency = 8
+	defaultBenchNodeEntities    = 1000
+	// maxMetricsBytes bounds the /metrics body read.
+	maxMetricsBytes = 16 << 20
+)
+
+func runBenchStrata(c *cli, args []string) int {
+	flags := flag.NewFlagSet(c.path, flag.ContinueOnError)
+	cf := addClientFlags(flags)
+	jsonPath := flags.String("json", "", "also write the results as JSON to `FILE` (for strata bench compare)")
+	reads := flags.Int("reads", bench.StratumSuiteReadsDefault, "local: `N` samples of each kind (ours, reference) per row: reads, or batches of 64 memory hits")
+	dir := flags.String("dir", "", "local: `directory` for the suite's temporary files (default $TMPDIR; O_DIRECT needs a disk, not tmpfs)")
+	duration := flags.Duration("duration", defaultBenchNodeDuration, "--endpoint: how long loadgen pulls before the metrics are read")
+	concurrency := flags.Int("concurrency", defaultBenchNodeConcurrency, "--endpoint: loadgen's closed-loop `workers`")
+	entities := flags.Int("entities", defaultBenchNodeEntities, "--endpoint: `N` loadgen entities the reads pull (created if missing)")
+	db := flags.String("db", loadgen.DefaultDB, "--endpoint: the loadgen database's `name`")
+	pos, code := parseArgs(c, flags, args, "[--json FILE] [--reads N] | --endpoint URL [--duration D] [--json FILE]",
+		"Runs the per-stratum latency suite and prints one table: for each stratum, p50, p99 and p999 of\n"+
+			"reading one decoded block through it, the reference measured in the same loop, and the ratio.\n\n"+
+			"Locally (no --endpoint) it runs BenchmarkStratum's memory, ssd and efs rows in this process: the\n"+
+			"same segments, loop and references as `go test -bench '^BenchmarkStratum$' ./bench/` (package\n"+
+			"bench, stratum.go). The s3, cold and emulated-AWS rows need MinIO or minutes: make bench runs them.\n\n"+
+			"With --endpoint URL on the command line (not from $STRATA_ENDPOINT) it drives pulls against the node with loadgen (--duration, --concurrency) and\n"+
+			"then reads the node's /metrics: strata_stratum_read_seconds per stratum (quantiles over every\n"+
+			"read since the node started), the node's memory stratum as the others' reference, and the\n"+
+			"pulls' end-to-end latency as loadgen measured it.",
+		"strata bench strata --json before.json")
+	if code >= 0 {
+		return code
+	}
+	if err := wantArgs(pos, 0, 0, "flags only"); err != nil {
+		return failClient(c, err)
+	}
+	set := map[string]bool{}
+	flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	node := set["endpoint"]
+	for _, name := range []string{"reads", "dir"} {
+		if node && set[name] {
+			return failClient(c, usagef("--%s is for the local suite, not --endpoint", name))
+		}
+	}
+	for _, name := range []string{"duration", "concurrency", "entities", "db", "key"} {
+		if !node && set[name] {
+			return failClient(c, usagef("--%s is for --endpoint", name))
+		}
+	}
+	switch {
+	case *reads < 1 || *reads > bench.StratumSuiteReadsMax:
+		return failClient(c, usagef("--reads %d: want 1 to %d", *reads, bench.StratumSuiteReadsMax))
+	case *duration <= 0:
+		return failClient(c, usagef("--duration %s: want a positive duration", *duration))
+	case *concurrency < 1 || *concurrency > maxLoadgenConns:
+		return failClient(c, usagef("--concurrency %d: want 1 to %d", *concurrency, maxLoadgenConns))
+	case *entities < 1:
+		return failClient(c, usagef("--entities %d: want at least 1", *entities))
+	}
+	var out *os.File
+	if *jsonPath != "" {
+		// Created first: a typo in the path should not cost a run.
+		f, err := os.Create(*jsonPath)
+		if err != nil {
+			return failClient(c, usagef("%v", err))
+		}
+		defer f.Close()
+		out = f
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var rep *bench.StratumReport
+	var err error
+	if node {
+		rep, err = benchNode(ctx, c, cf, *db, *entities, *concurrency, *duration)
+	} else {
+		rep, err = benchLocal(ctx, c, *reads, *dir)
+	}
+	if err != nil {
+		return failClient(c, err)
+	}
+	if err := rep.WriteTable(c.stdout); err != nil {
+		return failClient(c, err)
+	}
+	if out != nil {
+		if err := rep.WriteJSON(out); err != nil {
+			return failClient(c, fmt.Errorf("%s: %w", *jsonPath, err))
+		}
+		if err := out.Close(); err != nil {
+			return failClient(c, fmt.Errorf("%s: %w", *jsonPath, err))
+		}
+	}
+	return exitOK
+}
+
+// benchLocal runs the suite in this process.
+func benchLocal(ctx context.Context, c *cli, reads int, dir string) (*bench.StratumReport, error) {
+	start := time.Now()
+	res, err := bench.RunStratumSuite(ctx, bench.StratumSuiteOptions{Reads: reads, Dir: dir,
+		Progress: func(name string) { fmt.Fprintf(c.stderr, "%s: %s\n", c.path, name) }})
+	if err != nil {
+		return nil, err
+	}
+	env := res.Env
+	env["cpu"] = strings.TrimSpace(env["cpu"] + " (" + strconv.Itoa(runtime.NumCPU()) + " cores)")
+	return &bench.StratumReport{
+		Source: "local (in-process BenchmarkStratum rows)", Time: start, Env: env,
+		Rows: bench.StratumRows(res), Skips: res.Skips,
+		Notes: []string{fmt.Sprintf("%d samples of each kind per row, ours and the reference alternating in one loop; ratio = ours / reference.\n"+
+			"Below memory both sides include the same decode (checksum + decompression): the ratio is the cache machinery's cost.\n"+
+			"Memory hits are timed in batches of 64 consecutive reads, one sample per batch (its mean): the tail is understated.", reads)},
+	}, nil
+}
+
+// benchNode drives pulls against a node with loadgen and reads its
+// per-stratum latencies from /metrics.
+func benchNode(ctx context.Context, c *cli, cf *clientFlags, db string, entities, concurrency int, duration time.Duration) (*bench.StratumReport, error) {
+	cl, endpoint, err := loadgenConnect(ctx, cf, 0, concurrency)
+	if err != nil {
+		return nil, err
+	}
+	metricsURL := strings.TrimSuffix(endpoint, "/") + "/metrics"
+	before, err := nodeStrata(ctx, metricsURL)
+	if err != nil {
+		return nil, err
+	}
+	mix := loadgen.Mix{{Op: loadgen.OpRead, Weight: 1}}
+	start := time.Now()
+	target, err := loadgen.NewStrata(ctx, cl, loadgen.StrataConfig{DB: db, Setup: true, Entities: entities}, mix)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(c.stderr, "%s: pulling from %s for %s (%d workers)\n", c.path, endpoint, duration, concurrency)
+	warmup := min(duration/5, time.Second)
+	res, err := loadgen.Run(ctx, target, loadgen.Config{Mix: mix, Concurrency: concurrency, Warmup: warmup, Duration: duration})
+	if err != nil {
+		return nil, err
+	}
+	after, err := nodeStrata(ctx, metricsURL)
+	if err != nil {
+		return nil, err
+	}
+	hits := make(map[string]int64)
+	for _, s := range after {
+		hits[s.Name] = s.Hits
+	}
+	for _, s := range before {
+		hits[s.Name] -= s.Hits
+	}
+	rows := bench.NodeStratumRows(after, hits)
+	if op, ok := res.Op("read"); ok && op.OK > 0 {
+		rows = append(rows, bench.StratumRow{Name: "node/pull", Stratum: "pull (client)",
+			Served: fmt.Sprintf("HTTP pull end to end, %d requests, %d failed", op.Requests, op.Requests-op.OK),
+			P50Ns:  op.Latency.P50Ms * 1e6, P99Ns: op.Latency.P99Ms * 1e6, P999Ns: op.Latency.P999Ms * 1e6,
+			Reference: "-", Samples: op.Requests})
+	}
+	return &bench.StratumReport{
+		Source: endpoint, Time: start,
+		Env:  map[string]string{"driver": fmt.Sprintf("loadgen read, %d workers, %s after %s warm-up, %d entities of %s", concurrency, duration, warmup, entities, db)},
+		Rows: rows,
+		Notes: []string{"Per-stratum quantiles are the node's own (strata_stratum_read_seconds), over every read each stratum\n" +
+			"served since the node started, not only during this load; \"hits during the load\" says how many this run added.\n" +
+			"ratio = the stratum's latency / the node's memory stratum's. A pull the memory index answers touches no stratum."},
+	}, nil
+}
+
+// nodeStrata reads the node's per-stratum metrics.
+func nodeStrata(ctx context.Context, url string) ([]bench.NodeStratum, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("read the node's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("read the node's metrics: %s: %s", url, resp.Status)
+	}
+	strata, err := bench.ParseNodeStrata(io.LimitReader(resp.Body, maxMetricsBytes))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	if len(strata) == 0 {
+		return nil, fmt.Errorf("%s: no strata_stratum_read_seconds (is it a strata node?)", url)
+	}
+	return strata, nil
+}
+
+// ---- bench compare ----
+
+func runBenchCompare(c *cli, args []string) int {
+	flags := flag.NewFlagSet(c.path, flag.ContinueOnError)
+	pos, code := parseArgs(c, flags, args, "A.json B.json",
+		"Shows two runs of strata bench strata (their --json files) side by side: for each row, p50, p99\n"+
+			"and p999 of A and of B and B/A (above 1: B is slower), and each run's own ratio to its\n"+
+			"reference. Rows are matched by name; a row only one run has shows \"–\" for the other.",
+		"strata bench compare before.json after.json")
+	if code >= 0 {
+		return code
+	}
+	if err := wantArgs(pos, 2, 2, "two report files, A.json B.json"); err != nil {
+		return failClient(c, err)
+	}
+	var reps [2]*bench.StratumReport
+	for i, path := range pos {
+		f, err := os.Open(path)
+		if err != nil {
+			return failClient(c, usagef("%v", err))
+		}
+		reps[i], err = bench.ReadStratumReport(f)
+		f.Close()
+		if err != nil {
+			return failClient(c, usagef("%s: %v", path, err))
+		}
+	}
+	if err := bench.WriteStratumCompare(c.stdout, reps[0], reps[1]); err != nil {
+		return failClient(c, err)
+	}
+	return exitOK
+}
