@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -270,6 +271,16 @@ func (n *Node) writer(ctx context.Context, name string) (*transactor.Conn, error
 	if n.tr == nil {
 		return nil, errNotPrimary
 	}
+	n.mu.Lock()
+	_, here := n.conns[name]
+	n.mu.Unlock()
+	if !here {
+		if pref, err := n.preferredElsewhere(ctx, name); err != nil {
+			return nil, err
+		} else if pref != "" {
+			return nil, &transactor.NotWriterError{DB: name, Holder: pref, Until: time.Now().Add(n.cfg.Heartbeat)}
+		}
+	}
 	c, err := n.tr.Conn(ctx, name)
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -283,6 +294,35 @@ func (n *Node) writer(ctx context.Context, name string) (*transactor.Conn, error
 		n.notWriter[name] = nw.Until
 	}
 	return c, err
+}
+
+// preferredElsewhere returns the primary node that should take database
+// name's writer lease when nobody holds it and that node is not this one
+// (rendezvous hashing over the live primary nodes, less a holder whose
+// lease lapsed): "" when this node should take it, or when the lease is
+// held (Conn then finds out by whom).
+func (n *Node) preferredElsewhere(ctx context.Context, name string) (string, error) {
+	info, err := n.dbInfo(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	lease, err := n.catalog.LeaseOf(ctx, info.ID)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	if lease.Holder == n.cfg.NodeID || lease.Holder != "" && now.Before(lease.Expires) {
+		return "", nil
+	}
+	members, err := n.members(ctx, PrimaryGroup)
+	if err != nil {
+		return "", err
+	}
+	members = slices.DeleteFunc(members, func(m transactor.Member) bool { return m.ID == lease.Holder })
+	if pref, ok := transactor.PreferredWriter(info.ID, members); ok && pref.ID != n.cfg.NodeID {
+		return pref.ID, nil
+	}
+	return "", nil
 }
 
 // tracked returns the writers and followers this node runs (for metrics).

@@ -568,3 +568,33 @@ func TestEncryptedStore(t *testing.T) {
 		t.Fatalf("key file %v, %v", st, err)
 	}
 }
+
+// A database nobody writes yet gets its writer by rendezvous over the live
+// primary nodes, whichever node the first write reaches.
+func TestPreferredWriter(t *testing.T) {
+	dir := t.TempDir()
+	a := startNode(t, Config{DataDir: dir, NodeID: "node-a", AllowUnsigned: true})
+	b := startNode(t, Config{DataDir: dir, NodeID: "node-b", AllowUnsigned: true})
+	time.Sleep(500 * time.Millisecond) // heartbeats
+	ctx := context.Background()
+	members, err := a.node.members(ctx, PrimaryGroup)
+	if err != nil || len(members) != 2 {
+		t.Fatalf("members %v, %v", members, err)
+	}
+	for i := range 6 {
+		name := fmt.Sprint("db", i)
+		a.ok("POST", "/v1/dbs", fmt.Sprintf(`{"name": %q}`, name))
+		info, _ := a.node.dbInfo(ctx, name)
+		want, _ := transactor.PreferredWriter(info.ID, members)
+		// The first write goes to the node that is not preferred.
+		first := a
+		if want.ID == "node-a" {
+			first = b
+		}
+		first.ok("POST", "/v1/dbs/"+name+"/transact", schemaTx)
+		lease, err := a.node.catalog.LeaseOf(ctx, info.ID)
+		if err != nil || lease.Holder != want.ID {
+			t.Fatalf("%s: the writer is %q, the preferred node %q (%v)", name, lease.Holder, want.ID, err)
+		}
+	}
+}
