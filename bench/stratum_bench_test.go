@@ -63,9 +63,6 @@ func (p *pair) run(b *testing.B) (ours, ref *Latency) {
 
 // ---- strata set-up ----
 
-// memoryCapacity holds every block and index of the benchmarks many times over.
-const memoryCapacity = 64 << 20
-
 func newMemory(b *testing.B) *cachetiers.Memory {
 	m, err := cachetiers.NewMemory(cachetiers.MemoryOptions{CapacityBytes: memoryCapacity})
 	if err != nil {
@@ -120,10 +117,6 @@ func checkServedBy(b *testing.B, s *cachetiers.Stratified, before map[string]int
 		b.Fatal(err)
 	}
 }
-
-// benchCodecs are the codecs the tier benchmarks run with: lz4, fast to
-// decode, and zstd, smaller.
-var benchCodecs = []segment.Codec{segment.CodecLZ4, segment.CodecZstd}
 
 // ---- BenchmarkStratum ----
 
