@@ -63,10 +63,10 @@ func scaleChunkDatoms(b *testing.B, n int) int {
 		}
 		return v
 	}
-	if n <= 20_000_000 {
+	if n <= 10_000_000 {
 		return n
 	}
-	return 20_000_000
+	return 10_000_000
 }
 
 // schemaAttr is the map form that installs an attribute.
