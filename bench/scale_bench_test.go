@@ -54,7 +54,7 @@ func BenchmarkScale(b *testing.B) {
 const scaleAttrsPerEntity = 8 // name, age, email, city, score, 2 tags, friend
 
 // scaleChunkDatoms is how many datoms BenchmarkScale loads before each
-// indexing round: STRATA_SCALE_CHUNK, else all of them up to 20M, else 20M.
+// indexing round: STRATA_SCALE_CHUNK, else all of them up to 10M, else 10M.
 func scaleChunkDatoms(b *testing.B, n int) int {
 	if s := os.Getenv("STRATA_SCALE_CHUNK"); s != "" {
 		v, err := strconv.Atoi(s)
