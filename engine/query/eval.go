@@ -475,7 +475,8 @@ func (ev *evaluator) pattern(p *Pattern, rel *relation) (*relation, error) {
 			}
 		}
 		if err := ev.scan(db, known[:], has[:], func(d datom.Datom) {
-			if ext, ok := j.extend(row, d); ok {
+			// The scan matched the known positions: only bind.
+			if ext, ok := j.bind(row, d); ok {
 				out.rows = append(out.rows, ext)
 			}
 		}); err != nil {

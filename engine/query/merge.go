@@ -36,10 +36,10 @@ type patternJoin struct {
 }
 
 // extend returns row extended with d's values for the new variables, or
-// false when d does not match the row's known V and Tx or the pattern's
-// repeated variables.
+// false when d does not match the row's known V, Tx and added or the
+// pattern's repeated variables (the merge joins' and the range's check: a
+// scan through the known positions has made the first one, see bind).
 func (j *patternJoin) extend(row []datom.Value, d datom.Datom) ([]datom.Value, bool) {
-	vals := [5]datom.Value{datom.Ref(d.E), datom.Ref(d.A), d.V, datom.Ref(d.Tx), datom.Boolean(d.Added)}
 	for i := 2; i < len(j.p.Terms); i++ {
 		var k datom.Value
 		switch {
@@ -55,6 +55,13 @@ func (j *patternJoin) extend(row []datom.Value, d datom.Datom) ([]datom.Value, b
 			return nil, false
 		}
 	}
+	return j.bind(row, d)
+}
+
+// bind returns row extended with d's values for the new variables, or
+// false when d does not match the pattern's repeated variables.
+func (j *patternJoin) bind(row []datom.Value, d datom.Datom) ([]datom.Value, bool) {
+	vals := [5]datom.Value{datom.Ref(d.E), datom.Ref(d.A), d.V, datom.Ref(d.Tx), datom.Boolean(d.Added)}
 	for i, f := range j.firstPos {
 		if f >= 0 && i < len(j.p.Terms) && !datom.EqualValue(vals[f], vals[i]) {
 			return nil, false
@@ -83,7 +90,9 @@ func (j *patternJoin) mergeableByValue(rows int) bool {
 
 // mergeJoinByValue is the merge join on the value: the rows taken in value
 // order, the attribute read in AVET order, seeking ahead where the rows'
-// values are sparse in it. Rows whose value is not of the attribute's type
+// values are sparse in it. It is mergeJoin's loop with values for entity
+// ids: one loop over both, with the comparison passed in, was 15–25% slower
+// on the people queries. Rows whose value is not of the attribute's type
 // match nothing.
 func (ev *evaluator) mergeJoinByValue(db *engine.DB, at *engine.Attr, j *patternJoin, rel, out *relation) error {
 	type probe struct {
