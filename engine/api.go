@@ -34,18 +34,7 @@ func (db *DB) Stats(ctx context.Context) (Stats, error) {
 // of the index, in index order, as seen by db's view (Datomic's
 // seek-datoms). The caller stops when it has read enough.
 func (db *DB) SeekDatoms(ctx context.Context, x datom.Index, c Components) iter.Seq2[datom.Datom, error] {
-	return func(yield func(datom.Datom, error) bool) {
-		if err := c.check(x); err != nil {
-			yield(datom.Datom{}, err)
-			return
-		}
-		r := newRd(ctx)
-		more := true
-		db.scan(r, x, c.probe(), func(datom.Datom) bool { return true }, func(d datom.Datom) bool { more = yield(d, nil); return more })
-		if more && r.err != nil {
-			yield(datom.Datom{}, r.err)
-		}
-	}
+	return db.datomsFrom(ctx, x, c, func(datom.Datom) bool { return true })
 }
 
 // IndexRange returns the datoms of attribute a in AVET order with start <=

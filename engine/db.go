@@ -145,16 +145,22 @@ func (c Components) match(d datom.Datom) bool {
 // t, or with history every assertion and retraction. A read that fails
 // (bad components, or storage unavailable) ends the sequence with the error.
 func (db *DB) Datoms(ctx context.Context, x datom.Index, c Components) iter.Seq2[datom.Datom, error] {
+	// Components form a prefix of the index order: the scan stops at the
+	// first datom that does not match them.
+	return db.datomsFrom(ctx, x, c, c.match)
+}
+
+// datomsFrom is the scan behind Datoms and SeekDatoms: db's view of index
+// x from c's position while inRange holds.
+func (db *DB) datomsFrom(ctx context.Context, x datom.Index, c Components, inRange func(datom.Datom) bool) iter.Seq2[datom.Datom, error] {
 	return func(yield func(datom.Datom, error) bool) {
 		if err := c.check(x); err != nil {
 			yield(datom.Datom{}, err)
 			return
 		}
 		r := newRd(ctx)
-		// Components form a prefix of the index order: the scan stops at
-		// the first datom that does not match them.
 		more := true
-		db.scan(r, x, c.probe(), c.match, func(d datom.Datom) bool { more = yield(d, nil); return more })
+		db.scan(r, x, c.probe(), inRange, func(d datom.Datom) bool { more = yield(d, nil); return more })
 		if more && r.err != nil {
 			yield(datom.Datom{}, r.err)
 		}

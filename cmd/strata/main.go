@@ -45,9 +45,9 @@ import (
 
 // Exit statuses.
 const (
-	exitOK      = 0
-	exitFailure = 1 // the command ran and failed
-	exitUsage   = 2 // the command line or its input is wrong
+	exitOK      = cliutil.ExitOK
+	exitFailure = cliutil.ExitFailure // the command ran and failed
+	exitUsage   = cliutil.ExitUsage   // the command line or its input is wrong
 )
 
 // version is the release, set at link time with
