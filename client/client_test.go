@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -22,6 +21,7 @@ import (
 	"github.com/stratadb/strata/client"
 	"github.com/stratadb/strata/edn"
 	"github.com/stratadb/strata/server"
+	"github.com/stratadb/strata/server/servertest"
 	"github.com/stratadb/strata/transactor"
 )
 
@@ -34,29 +34,8 @@ type testNode struct {
 
 func startNode(t *testing.T, cfg server.Config) *testNode {
 	t.Helper()
-	if cfg.DataDir == "" {
-		cfg.DataDir = t.TempDir()
-	}
-	cfg.SSDPath = "off"
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listen = l.Addr().String()
-	l.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := server.Open(context.Background(), cfg, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := server.New(n, quiet)
-	l, err = s.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(l)
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
-	return &testNode{node: n, url: "http://" + l.Addr().String()}
+	n, url := servertest.Start(t, cfg)
+	return &testNode{node: n, url: url}
 }
 
 // key puts a new API key in the node's catalog.

@@ -3,9 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,32 +11,15 @@ import (
 	"github.com/stratadb/strata/client"
 	"github.com/stratadb/strata/edn"
 	"github.com/stratadb/strata/server"
+	"github.com/stratadb/strata/server/servertest"
 )
 
 // startNode runs a node and its server in this process on a loopback
 // port (no SSD tier, unsigned requests allowed) and returns its address.
 func startNode(t *testing.T) string {
 	t.Helper()
-	cfg := server.Config{DataDir: t.TempDir(), SSDPath: "off", AllowUnsigned: true}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listen = l.Addr().String()
-	l.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := server.Open(context.Background(), cfg, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := server.New(n, quiet)
-	l, err = s.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(l)
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
-	return l.Addr().String()
+	_, url := servertest.Start(t, server.Config{AllowUnsigned: true})
+	return strings.TrimPrefix(url, "http://")
 }
 
 func connect(t *testing.T, addr string) *client.Client {

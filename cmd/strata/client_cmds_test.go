@@ -1,10 +1,6 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -14,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stratadb/strata/server"
+	"github.com/stratadb/strata/server/servertest"
 )
 
 // cmdNode is a node and its server in this process on a loopback port
@@ -24,26 +21,8 @@ type cmdNode struct {
 
 func startCmdNode(t *testing.T, allowUnsigned bool) *cmdNode {
 	t.Helper()
-	cfg := server.Config{DataDir: t.TempDir(), SSDPath: "off", AllowUnsigned: allowUnsigned}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listen = l.Addr().String()
-	l.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := server.Open(context.Background(), cfg, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := server.New(n, quiet)
-	l, err = s.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(l)
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
-	return &cmdNode{url: "http://" + l.Addr().String(), data: cfg.DataDir}
+	n, url := servertest.Start(t, server.Config{AllowUnsigned: allowUnsigned})
+	return &cmdNode{url: url, data: n.Config().DataDir}
 }
 
 // cleanEnv keeps the caller's environment and home directory out of a
