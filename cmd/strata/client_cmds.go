@@ -50,6 +50,16 @@ func addClientFlags(flags *flag.FlagSet) *clientFlags {
 
 // connect resolves the endpoint and key and connects.
 func (cf *clientFlags) connect(ctx context.Context) (*client.Client, error) {
+	cfg, err := cf.config()
+	if err != nil {
+		return nil, err
+	}
+	return client.Connect(ctx, cfg)
+}
+
+// config is the client configuration the flags, the environment and the
+// credentials file say: the endpoint and the key.
+func (cf *clientFlags) config() (client.Config, error) {
 	cfg := client.Config{Endpoint: cf.endpoint, Timeout: cf.timeout}
 	if cfg.Endpoint == "" {
 		cfg.Endpoint = os.Getenv(envEndpoint)
@@ -61,17 +71,17 @@ func (cf *clientFlags) connect(ctx context.Context) (*client.Client, error) {
 	if key == "" {
 		var err error
 		if key, from, err = credentialsKey(); err != nil {
-			return nil, err
+			return cfg, err
 		}
 	}
 	if key != "" {
 		id, secret, ok := strings.Cut(key, ":")
 		if !ok || id == "" || secret == "" {
-			return nil, usagef("%s: want ID:SECRET (as strata keys create prints them)", from)
+			return cfg, usagef("%s: want ID:SECRET (as strata keys create prints them)", from)
 		}
 		cfg.KeyID, cfg.Secret = id, secret
 	}
-	return client.Connect(ctx, cfg)
+	return cfg, nil
 }
 
 // credentialsKey reads the key from ~/.strata/credentials: lines

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -210,32 +209,16 @@ func runLoadgen(c *cli, args []string) int {
 // client's default of 64 idle connections would make an open loop of
 // more requests in flight open and close connections all the time.
 func loadgenConnect(ctx context.Context, cf *clientFlags, retries, conns int) (*client.Client, string, error) {
-	cfg := client.Config{Endpoint: cf.endpoint, Timeout: cf.timeout, MaxRetries: -1}
+	cfg, err := cf.config()
+	if err != nil {
+		return nil, "", err
+	}
+	cfg.MaxRetries = -1 // no retries unless asked: a busy node shows as busy
 	if retries > 0 {
 		cfg.MaxRetries = retries
 	}
 	if cfg.Endpoint == "" {
-		cfg.Endpoint = os.Getenv(envEndpoint)
-	}
-	if cfg.Endpoint == "" {
 		cfg.Endpoint = client.DefaultEndpoint
-	}
-	key, from := cf.key, "--key"
-	if key == "" {
-		key, from = os.Getenv(envKey), "$"+envKey
-	}
-	if key == "" {
-		var err error
-		if key, from, err = credentialsKey(); err != nil {
-			return nil, "", err
-		}
-	}
-	if key != "" {
-		id, secret, ok := strings.Cut(key, ":")
-		if !ok || id == "" || secret == "" {
-			return nil, "", usagef("%s: want ID:SECRET (as strata keys create prints them)", from)
-		}
-		cfg.KeyID, cfg.Secret = id, secret
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = max(conns, 64)
