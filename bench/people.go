@@ -102,19 +102,7 @@ func NewPeopleWorkload(n int, seed uint64) *PeopleWorkload {
 	rng := rand.New(rand.NewPCG(seed, 0x7065_6f70_6c65)) // "people"
 	w := &PeopleWorkload{People: make([]Person, n)}
 	for i := range w.People {
-		name := peopleNames[rng.IntN(len(peopleNames))]
-		last := peopleLastNames[rng.IntN(len(peopleLastNames))]
-		p := Person{Name: name, LastName: last, FullName: name + " " + last}
-		for range rng.IntN(10) {
-			a := peopleAliases[rng.IntN(len(peopleAliases))]
-			if !slices.Contains(p.Alias, a) {
-				p.Alias = append(p.Alias, a)
-			}
-		}
-		p.Sex = []string{"male", "female"}[rng.IntN(2)]
-		p.Age = int64(rng.IntN(100))
-		p.Salary = int64(rng.IntN(100000))
-		w.People[i] = p
+		w.People[i] = NewPerson(rng)
 	}
 	w.RetractOrder = rng.Perm(n)
 	w.SliceIDs = rng.Perm(n)[:min(PeopleSliceIDs, n)]
@@ -137,6 +125,24 @@ func NewPeopleWorkload(n int, seed uint64) *PeopleWorkload {
 	}
 	grow(1, PeopleTreeDepth)
 	return w
+}
+
+// NewPerson draws one person as Datascript's random-man does (see the
+// package comment for the differences).
+func NewPerson(rng *rand.Rand) Person {
+	name := peopleNames[rng.IntN(len(peopleNames))]
+	last := peopleLastNames[rng.IntN(len(peopleLastNames))]
+	p := Person{Name: name, LastName: last, FullName: name + " " + last}
+	for range rng.IntN(10) {
+		a := peopleAliases[rng.IntN(len(peopleAliases))]
+		if !slices.Contains(p.Alias, a) {
+			p.Alias = append(p.Alias, a)
+		}
+	}
+	p.Sex = []string{"male", "female"}[rng.IntN(2)]
+	p.Age = int64(rng.IntN(100))
+	p.Salary = int64(rng.IntN(100000))
+	return p
 }
 
 // Datoms is how many datoms of the people attributes a database holding

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -16,23 +15,35 @@ import (
 	"github.com/stratadb/strata/cachetiers"
 	"github.com/stratadb/strata/datom"
 	"github.com/stratadb/strata/engine"
+	"github.com/stratadb/strata/engine/query"
 )
 
-// BenchmarkScale loads STRATA_SCALE_DATOMS datoms (default 1,000,000; make
-// bench runs 10,000,000) into an embedded database in transactions of
-// 1,000 datoms, indexes them into segment trees in a directory store
-// (written through to an ssd tier), and pulls random entities: from a cold
-// ssd tier (no memory tier: every block read with O_DIRECT) and from warm
-// memory. It runs once whatever b.N is (-benchtime 1x):
+// BenchmarkScale loads about STRATA_SCALE_DATOMS datoms (default 1,000,000;
+// make bench runs 10,000,000) of people, generated as the people workload's
+// (Datascript's random-man: name, last-name, full-name, aliases, sex, age,
+// salary) with each person following a random earlier one, into an
+// embedded database in transactions of about 1,000 datoms; indexes them
+// into segment trees in a directory store (written through to an ssd
+// tier); and reads the database from each stratum. It runs once whatever
+// b.N is (-benchtime 1x):
 //
 //	STRATA_SCALE_DATOMS=10000000 go test -run '^$' -bench Scale -benchtime 1x -timeout 60m ./bench/
 //
-// Metrics: load-datoms/s, mem-index-B/datom (live heap after the load),
-// index-s, disk-B/datom (segments of the eight
-// trees over the datoms loaded), cold-ssd-pull-p50-ns/-p99-ns,
-// warm-pull-p50-ns/-p99-ns (pull [:scale/name :scale/age :scale/email] of
-// one random entity); then a tenth more entities indexed into the loaded
-// database and, the same ones, into an empty one: index-tenth-into-full-s,
+// Metrics: load-datoms/s, mem-index-B/datom (live heap after the (first)
+// load), index-s, disk-B/datom (segments over the datoms loaded),
+// STRATUM-pull-p50-ns/-p99-ns (pull [:name :age :salary] of one random
+// person; the cold strata without a memory tier) and the people queries' times QUERY-STRATUM-ms (the median of a
+// few runs, each checked against the count the generator kept), where
+// STRATUM is
+//
+//	memory  warm: the memory tier and decoded-chunk cache hold what is read;
+//	ssd     an empty memory tier and chunk cache over the ssd tier (every
+//	        segment an O_DIRECT read);
+//	store   an empty memory tier and chunk cache over the directory store
+//	        alone (buffered reads: the OS page cache may hold the files).
+//
+// Then a tenth more people indexed into the loaded database and, the same
+// ones, into an empty one: index-tenth-into-full-s,
 // index-tenth-into-empty-s, index-time-ratio and index-bytes-ratio (full
 // over empty: 1 would mean the cost follows the change alone).
 func BenchmarkScale(b *testing.B) {
@@ -51,7 +62,9 @@ func BenchmarkScale(b *testing.B) {
 	}
 }
 
-const scaleAttrsPerEntity = 8 // name, age, email, city, score, 2 tags, friend
+// scaleDatomsPerPerson is the people's average datoms (6 attributes, 3.59
+// distinct aliases, one follows), to turn a datom count into people.
+const scaleDatomsPerPerson = 10.59
 
 // scaleChunkDatoms is how many datoms BenchmarkScale loads before each
 // indexing round: STRATA_SCALE_CHUNK, else all of them up to 10M, else 10M.
@@ -83,16 +96,38 @@ func schemaAttr(ident string, t datom.Type, many, unique bool) engine.Op {
 	return engine.Map{Attrs: kv}
 }
 
+// scaleSchema is the people workload's schema.
 func scaleSchema() []engine.Op {
-	return []engine.Op{
-		schemaAttr("scale/name", datom.TypeString, false, false), schemaAttr("scale/age", datom.TypeLong, false, false),
-		schemaAttr("scale/email", datom.TypeString, false, true), schemaAttr("scale/city", datom.TypeString, false, false),
-		schemaAttr("scale/score", datom.TypeDouble, false, false), schemaAttr("scale/tag", datom.TypeKeyword, true, false),
-		schemaAttr("scale/friend", datom.TypeRef, true, false),
+	var schema []engine.Op
+	for _, a := range peopleAttrs {
+		schema = append(schema, schemaAttr(a.ident, a.typ, a.many, false))
 	}
+	return schema
 }
 
-var scaleCities = []string{"Oslo", "Lima", "Pune", "Kyiv", "Accra", "Perth", "Quito", "Turku"}
+// scaleCounts are what the people queries must return on the loaded
+// people, counted as they are generated.
+type scaleCounts struct {
+	ivan, ivanMale, salaryOver50k int
+}
+
+// scaleQueries are the people queries (BenchmarkPeople's q tasks) and the
+// count each must return.
+var scaleQueries = []struct {
+	name, src string
+	args      []any
+	want      func(scaleCounts) int
+}{
+	{"q1", `[:find ?e :where [?e :name "Ivan"]]`, nil, func(c scaleCounts) int { return c.ivan }},
+	{"q2", `[:find ?e ?a :where [?e :name "Ivan"] [?e :age ?a]]`, nil, func(c scaleCounts) int { return c.ivan }},
+	{"q2-swapped", `[:find ?e ?a :where [?e :age ?a] [?e :name "Ivan"]]`, nil, func(c scaleCounts) int { return c.ivan }},
+	{"q3", `[:find ?e ?a :where [?e :name "Ivan"] [?e :age ?a] [?e :sex :male]]`, nil, func(c scaleCounts) int { return c.ivanMale }},
+	{"q4", `[:find ?e ?l ?a :where [?e :name "Ivan"] [?e :last-name ?l] [?e :age ?a] [?e :sex :male]]`, nil,
+		func(c scaleCounts) int { return c.ivanMale }},
+	{"qpred1", `[:find ?e ?s :where [?e :salary ?s] [(> ?s 50000)]]`, nil, func(c scaleCounts) int { return c.salaryOver50k }},
+	{"qpred2", `[:find ?e ?s :in $ ?min_s :where [?e :salary ?s] [(> ?s ?min_s)]]`, []any{int64(50000)},
+		func(c scaleCounts) int { return c.salaryOver50k }},
+}
 
 func heapBytes() uint64 {
 	runtime.GC()
@@ -110,7 +145,7 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	}
 	db = rep.DBAfter
 	rng := rand.New(rand.NewPCG(7, 7))
-	entities := n / scaleAttrsPerEntity
+	people := int(float64(n) / scaleDatomsPerPerson)
 	// The embedded default store, written through to an ssd tier; loads
 	// past the first chunk read the trees through a memory tier, as a node.
 	dir := b.TempDir()
@@ -118,7 +153,7 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ssd, err := cachetiers.NewSSD(cachetiers.SSDOptions{Dir: filepath.Join(dir, "ssd"), CapacityBytes: 8 << 30, AllowBuffered: true})
+	ssd, err := cachetiers.NewSSD(cachetiers.SSDOptions{Dir: filepath.Join(dir, "ssd"), CapacityBytes: 16 << 30, AllowBuffered: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -130,7 +165,7 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	// Past scaleChunk datoms the load goes in chunks, each indexed before
 	// the next (as a node's indexing job keeps its memory index bounded):
 	// a 100M-datom memory index would not fit in 24 GiB.
-	chunk := scaleChunkDatoms(b, n) / scaleAttrsPerEntity
+	chunk := max(1, int(float64(scaleChunkDatoms(b, n))/scaleDatomsPerPerson))
 	loadMem, err := cachetiers.NewMemory(cachetiers.MemoryOptions{CapacityBytes: 4 << 30})
 	if err != nil {
 		b.Fatal(err)
@@ -140,22 +175,24 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 		b.Fatal(err)
 	}
 	var ids []datom.E
+	var counts scaleCounts
 	var load, indexing time.Duration
 	var ist engine.IndexStats
 	var root engine.IndexRoot
 	memReported := false
-	rounds := 0
-	for first := 0; first < entities; first += chunk {
+	rounds, loaded := 0, 0
+	for first := 0; first < people; first += chunk {
 		t0 := time.Now()
-		db, ids = loadScale(b, ctx, db, rng, first, min(chunk, entities-first), ids)
+		db, ids = loadScale(b, ctx, db, rng, first, min(chunk, people-first), ids, &counts)
 		load += time.Since(t0)
+		loaded += db.MemDatoms()
 		if !memReported {
 			// The memory index's bytes per datom: the live heap after the
-			// (first) load, the ids slice (8 bytes per entity) included.
+			// (first) load, the ids slice (8 bytes per person) included.
 			b.ReportMetric(float64(heapBytes()-heap0)/float64(db.MemDatoms()), "mem-index-B/datom")
 			memReported = true
 		}
-		last := first+chunk >= entities
+		last := first+chunk >= people
 		through := loadStore
 		if last {
 			through = writer
@@ -170,10 +207,8 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 		if last {
 			ist = st
 		}
-		if !last {
-			b.Logf("loaded %d of %d entities (%.0f datoms/s so far), indexed in %s", first+chunk, entities,
-				float64((first+chunk)*scaleAttrsPerEntity)/load.Seconds(), time.Since(t0).Round(time.Second))
-		}
+		b.Logf("loaded %d of %d people (%.0f datoms/s so far), round %d indexed in %s", min(first+chunk, people), people,
+			float64(loaded)/load.Seconds(), rounds, time.Since(t0).Round(time.Second))
 	}
 	st, err := db.Stats(ctx)
 	if err != nil {
@@ -181,9 +216,10 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	}
 	b.ReportMetric(float64(st.Datoms)/load.Seconds(), "load-datoms/s")
 	b.ReportMetric(float64(st.Datoms), "datoms")
+	b.ReportMetric(float64(people), "people")
 	b.ReportMetric(indexing.Seconds(), "index-s")
 	// A node serves the indexed database, not the memory index it came
-	// from: let that go, so the pulls below run on the heap a node has.
+	// from: let that go, so the reads below run on the heap a node has.
 	db = nil
 	runtime.GC()
 	var disk int64
@@ -205,12 +241,42 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 		}
 	}
 
-	pattern := []any{engine.Keyword("scale/name"), engine.Keyword("scale/age"), engine.Keyword("scale/email")}
-	pulls := func(s *cachetiers.Stratified, k int) (p50, p99 float64) {
+	// The strata the reads go through. A cold one starts with an empty
+	// memory tier and decoded-chunk cache.
+	mem, err := cachetiers.NewMemory(cachetiers.MemoryOptions{CapacityBytes: 4 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	warm, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Memory: mem, Tiers: []cachetiers.Tier{ssd, store}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cold := func(stratum string) *cachetiers.Stratified {
+		engine.SetChunkCacheBytes(engine.DefaultChunkCacheBytes) // empty
+		m, err := cachetiers.NewMemory(cachetiers.MemoryOptions{CapacityBytes: 4 << 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tiers := []cachetiers.Tier{ssd, store}
+		if stratum == "store" {
+			tiers = []cachetiers.Tier{store}
+		}
+		s, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Memory: m, Tiers: tiers})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	open := func(s *cachetiers.Stratified) *engine.DB {
 		rdb, err := engine.Open(ctx, s, engine.TreeOptions{}, root)
 		if err != nil {
 			b.Fatal(err)
 		}
+		return rdb
+	}
+
+	pattern := []any{engine.Keyword("name"), engine.Keyword("age"), engine.Keyword("salary")}
+	pulls := func(rdb *engine.DB, k int) (p50, p99 float64) {
 		lat := make([]int64, 0, k)
 		for range k {
 			e := ids[rng.IntN(len(ids))]
@@ -224,37 +290,90 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 		slices.Sort(lat)
 		return float64(lat[len(lat)/2]), float64(lat[len(lat)*99/100])
 	}
-	cold, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: []cachetiers.Tier{ssd, store}})
-	if err != nil {
-		b.Fatal(err)
+	// Cold: 2,000 pulls of random people from the stratum itself, with no
+	// memory tier (every block read from it; the decoded-chunk cache,
+	// emptied first, comes to hold the upper levels of the trees as a
+	// node's would).
+	for _, stratum := range []string{"ssd", "store"} {
+		engine.SetChunkCacheBytes(engine.DefaultChunkCacheBytes) // empty
+		tiers := []cachetiers.Tier{ssd, store}
+		if stratum == "store" {
+			tiers = []cachetiers.Tier{store}
+		}
+		s, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: tiers})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p50, p99 := pulls(open(s), 2000)
+		s.Close()
+		b.ReportMetric(p50, stratum+"-pull-p50-ns")
+		b.ReportMetric(p99, stratum+"-pull-p99-ns")
 	}
-	p50, p99 := pulls(cold, 2000)
-	b.ReportMetric(p50, "cold-ssd-pull-p50-ns")
-	b.ReportMetric(p99, "cold-ssd-pull-p99-ns")
-	mem, err := cachetiers.NewMemory(cachetiers.MemoryOptions{CapacityBytes: 4 << 30})
-	if err != nil {
-		b.Fatal(err)
+	wdb := open(warm)
+	pulls(wdb, 20000) // warm up
+	p50, p99 := pulls(wdb, 20000)
+	b.ReportMetric(p50, "memory-pull-p50-ns")
+	b.ReportMetric(p99, "memory-pull-p99-ns")
+
+	// The people queries at this size, from each stratum, each checked
+	// against the generator's count.
+	runs := 3
+	if s := os.Getenv("STRATA_SCALE_QUERY_RUNS"); s != "" {
+		if v, err := strconv.Atoi(s); err == nil && v > 0 {
+			runs = v
+		}
 	}
-	warm, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Memory: mem, Tiers: []cachetiers.Tier{ssd, store}})
-	if err != nil {
-		b.Fatal(err)
+	for _, sq := range scaleQueries {
+		q, err := query.Parse([]byte(sq.src))
+		if err != nil {
+			b.Fatal(err)
+		}
+		run := func(rdb *engine.DB) time.Duration {
+			t := time.Now()
+			out, err := query.Run(ctx, q, append([]any{rdb}, sq.args...)...)
+			d := time.Since(t)
+			if err != nil {
+				b.Fatalf("%s: %v", sq.name, err)
+			}
+			if got, want := len(out.([][]any)), sq.want(counts); got != want {
+				b.Fatalf("%s: %d results, the generator counted %d", sq.name, got, want)
+			}
+			return d
+		}
+		median := func(f func() time.Duration) float64 {
+			ds := make([]time.Duration, runs)
+			for i := range ds {
+				ds[i] = f()
+				runtime.GC() // each run starts with the garbage of the last collected
+			}
+			slices.Sort(ds)
+			return float64(ds[len(ds)/2]) / 1e6
+		}
+		run(wdb) // warm the memory tier and chunk cache
+		memMs := median(func() time.Duration { return run(wdb) })
+		b.ReportMetric(memMs, sq.name+"-memory-ms")
+		for _, stratum := range []string{"ssd", "store"} {
+			ms := median(func() time.Duration {
+				s := cold(stratum)
+				defer s.Close()
+				return run(open(s))
+			})
+			b.ReportMetric(ms, sq.name+"-"+stratum+"-ms")
+		}
+		b.ReportMetric(float64(sq.want(counts)), sq.name+"-results")
+		b.Logf("%s: %d results; memory %.1f ms", sq.name, sq.want(counts), memMs)
+		engine.SetChunkCacheBytes(engine.DefaultChunkCacheBytes)
+		wdb = open(warm)
 	}
-	pulls(warm, 20000) // warm up
-	p50, p99 = pulls(warm, 20000)
-	b.ReportMetric(p50, "warm-pull-p50-ns")
-	b.ReportMetric(p99, "warm-pull-p99-ns")
 
 	// Indexing follows the size of the change, not of the database: the
-	// same tenth of new datoms indexed into this database and into an
+	// same tenth of new people indexed into this database and into an
 	// empty one (same generator, same store kind).
-	more := entities / 10
+	more := people / 10
 	// As a node would: over the memory tier (the lookups of the new
 	// transactions, then the leaves the merge rewrites).
-	big, err := engine.Open(ctx, warm, engine.TreeOptions{}, root)
-	if err != nil {
-		b.Fatal(err)
-	}
-	big, _ = loadScale(b, ctx, big, rand.New(rand.NewPCG(9, 9)), entities, more, ids)
+	big := open(warm)
+	big, _ = loadScale(b, ctx, big, rand.New(rand.NewPCG(9, 9)), people, more, ids, nil)
 	t0 := time.Now()
 	_, _, into, err := big.Index(ctx, warm, engine.TreeOptions{})
 	if err != nil {
@@ -265,7 +384,7 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sdb, _ := loadScale(b, ctx, small.DBAfter, rand.New(rand.NewPCG(9, 9)), entities, more, ids)
+	sdb, _ := loadScale(b, ctx, small.DBAfter, rand.New(rand.NewPCG(9, 9)), people, more, ids, nil)
 	emptyDir, err := cachetiers.NewDirStore(cachetiers.DirStoreOptions{Dir: filepath.Join(dir, "store-empty")})
 	if err != nil {
 		b.Fatal(err)
@@ -288,28 +407,33 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	b.ReportMetric(float64(fresh.Datoms), "index-tenth-datoms-empty")
 }
 
-// loadScale transacts count entities numbered from first (transactions of
-// 1,000 datoms), each maybe naming a random earlier one as its friend,
-// and returns the database and ids with the new entities appended.
-func loadScale(b *testing.B, ctx context.Context, db *engine.DB, rng *rand.Rand, first, count int, ids []datom.E) (*engine.DB, []datom.E) {
-	const perTx = 1000 / scaleAttrsPerEntity
+// loadScale transacts count people numbered from first (transactions of
+// about 1,000 datoms), each following a random earlier one of this
+// database when there is one, and returns the database and ids with the
+// new people appended; counts, when not nil, counts what the people
+// queries must find.
+func loadScale(b *testing.B, ctx context.Context, db *engine.DB, rng *rand.Rand, first, count int, ids []datom.E, counts *scaleCounts) (*engine.DB, []datom.E) {
+	const perTx = 94 // about 1,000 datoms at scaleDatomsPerPerson
 	end := first + count
 	for i := first; i < end; i += perTx {
 		ops := make([]engine.Op, 0, perTx)
 		for j := i; j < min(i+perTx, end); j++ {
-			m := engine.Map{ID: engine.TempID(strconv.Itoa(j)), Attrs: []engine.KV{
-				{A: engine.Keyword("scale/name"), V: fmt.Sprintf("name-%d", j)},
-				{A: engine.Keyword("scale/age"), V: int64(rng.IntN(100))},
-				{A: engine.Keyword("scale/email"), V: fmt.Sprintf("p%d@example.org", j)},
-				{A: engine.Keyword("scale/city"), V: scaleCities[rng.IntN(len(scaleCities))]},
-				{A: engine.Keyword("scale/score"), V: rng.Float64()},
-				{A: engine.Keyword("scale/tag"), V: []any{engine.Keyword(fmt.Sprintf("tag/t%d", rng.IntN(50))), engine.Keyword(fmt.Sprintf("tag/u%d", rng.IntN(50)))}},
-			}}
+			p := NewPerson(rng)
+			if counts != nil && p.Name == "Ivan" {
+				counts.ivan++
+				if p.Sex == "male" {
+					counts.ivanMale++
+				}
+			}
+			if counts != nil && p.Salary > 50000 {
+				counts.salaryOver50k++
+			}
+			m := personMap(p, engine.TempID(strconv.Itoa(j)))
 			if len(ids) > 0 && j > 0 {
-				// A friend among the entities of this database (in the
-				// empty-database run, the first ones have none).
+				// Someone among the people of this database (in the
+				// empty-database run, the first ones follow no one).
 				if f := ids[rng.IntN(min(len(ids), j))]; f.N() < db.NextN() {
-					m.Attrs = append(m.Attrs, engine.KV{A: engine.Keyword("scale/friend"), V: f})
+					m.Attrs = append(m.Attrs, engine.KV{A: engine.Keyword("follows"), V: f})
 				}
 			}
 			ops = append(ops, m)
