@@ -8,17 +8,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
-	"sync"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/maypok86/otter/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/stratadb/strata/cachetiers"
 	"github.com/stratadb/strata/internal/testenv"
-	"github.com/stratadb/strata/iouring"
 	"github.com/stratadb/strata/segment"
 )
 
@@ -61,52 +58,47 @@ func (p *pair) run(b *testing.B) (ours, ref *Latency) {
 	return ours, ref
 }
 
-// ---- strata set-up ----
+// ---- strata set-up (stratumSetup, stratum_suite.go) ----
+
+// benchSetup is the suite's set-up for a benchmark: directories from
+// b.TempDir, closed by b.Cleanup.
+func benchSetup(b *testing.B) *stratumSetup {
+	return &stratumSetup{ctx: context.Background(), newDir: func() (string, error) { return b.TempDir(), nil }, onClose: b.Cleanup}
+}
 
 func newMemory(b *testing.B) *cachetiers.Memory {
-	m, err := cachetiers.NewMemory(cachetiers.MemoryOptions{CapacityBytes: memoryCapacity})
+	m, err := benchSetup(b).memoryTier()
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { m.Close() })
 	return m
 }
 
 func newDirStore(b *testing.B, segs ...*benchSeg) *cachetiers.DirStore {
-	st, err := cachetiers.NewDirStore(cachetiers.DirStoreOptions{Dir: b.TempDir()})
+	st, err := benchSetup(b).dirStore(segs...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { st.Close() })
-	putAll(b, st, segs...)
 	return st
 }
 
 func putAll(b *testing.B, t cachetiers.Tier, segs ...*benchSeg) {
-	for _, s := range segs {
-		if err := t.Put(context.Background(), s.id, s.data); err != nil {
-			b.Fatalf("put %s into %s: %v", s.id.Short(), t.Name(), err)
-		}
+	if err := benchSetup(b).putAll(t, segs...); err != nil {
+		b.Fatal(err)
 	}
 }
 
 func newStratified(b *testing.B, mem *cachetiers.Memory, tiers ...cachetiers.Tier) *cachetiers.Stratified {
-	s, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Memory: mem, Tiers: tiers})
+	s, err := benchSetup(b).stratified(mem, tiers...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { s.Close() })
 	return s
 }
 
-// warmIndexes reads each segment's index through s, so that memory holds it
-// as it does on a node once the segment has been read (DESIGN.md: "once the
-// root is cached"). A block read then costs one read at the stratum below.
 func warmIndexes(b *testing.B, s *cachetiers.Stratified, segs ...*benchSeg) {
-	for _, sg := range segs {
-		if _, err := s.Index(context.Background(), sg.id); err != nil {
-			b.Fatal(err)
-		}
+	if err := benchSetup(b).warmIndexes(s, segs...); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -118,10 +110,23 @@ func checkServedBy(b *testing.B, s *cachetiers.Stratified, before map[string]int
 	}
 }
 
+// runRows runs each row as a sub-benchmark named by what follows prefix in
+// its name, and checks that its stratum served every read of ours.
+func runRows(b *testing.B, prefix string, rows []stratumRow) {
+	for _, row := range rows {
+		b.Run(strings.TrimPrefix(row.name, prefix), func(b *testing.B) {
+			before := tierHits(row.s)
+			row.pair.run(b)
+			checkServedBy(b, row.s, before, row.stratum, b.N+row.extra)
+		})
+	}
+}
+
 // ---- BenchmarkStratum ----
 
 // BenchmarkStratum measures the latency of reading one decoded block when
-// each stratum serves it, each with its reference measured in the same loop.
+// each stratum serves it, each with its reference measured in the same loop
+// (the rows of stratumSetup: memoryRows, ssdRows, efsRows; and benchS3).
 func BenchmarkStratum(b *testing.B) {
 	segs := make(map[segment.Codec]*benchSeg)
 	var all []*benchSeg
@@ -129,221 +134,31 @@ func BenchmarkStratum(b *testing.B) {
 		segs[c] = newBenchSeg(b, c, uint64(k+1))
 		all = append(all, segs[c])
 	}
-	b.Run("stratum=memory", func(b *testing.B) { benchMemory(b, segs[segment.CodecLZ4]) })
-	b.Run("stratum=ssd", func(b *testing.B) { benchSSD(b, all) })
-	b.Run("stratum=efs", func(b *testing.B) { benchEFS(b, all) })
-	b.Run("stratum=s3", func(b *testing.B) { benchS3(b, all) })
-}
-
-// benchMemory: a memory hit through Stratified.Block against two raw
-// lookups of the same decoded blocks: a Get from a plain otter cache (the
-// off-the-shelf concurrent W-TinyLFU the memory tier was first built on),
-// and a Get from the tier's own policy core, a cachetiers.WTinyLFU, behind
-// one mutex as each of the tier's shards holds it. The second isolates what
-// Stratified and Memory add above the policy.
-func benchMemory(b *testing.B, sg *benchSeg) {
-	mem := newMemory(b)
-	s := newStratified(b, mem, newDirStore(b, sg))
-	ctx := context.Background()
-	oc, err := otter.New(&otter.Options[memKey, []byte]{
-		MaximumWeight: memoryCapacity,
-		Weigher:       func(_ memKey, v []byte) uint32 { return uint32(cap(v)) },
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { oc.StopAllGoroutines() })
-	wt, err := cachetiers.NewWTinyLFU[memKey, []byte](cachetiers.WTinyLFUOptions{
-		Capacity:        memoryCapacity,
-		ExpectedEntries: memoryCapacity / segment.DefaultBlockSize,
-		Seed:            1,
-	}, memKey.hash)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wtMu sync.Mutex
-	for i := range sg.blocks() {
-		blk, err := s.Block(ctx, sg.id, i)
+	b.Run("stratum=memory", func(b *testing.B) {
+		rows, err := benchSetup(b).memoryRows(segs[segment.CodecLZ4])
 		if err != nil {
 			b.Fatal(err)
 		}
-		oc.Set(memKey{sg.id, i}, blk)
-		wt.Add(memKey{sg.id, i}, blk, uint32(cap(blk)))
-	}
-	refs := []struct {
-		name string
-		get  func(memKey) ([]byte, bool)
-	}{
-		{"otter", oc.GetIfPresent},
-		{"wtinylfu", func(k memKey) ([]byte, bool) {
-			wtMu.Lock()
-			v, ok := wt.Get(k)
-			wtMu.Unlock()
-			return v, ok
-		}},
-	}
-	for _, ref := range refs {
-		b.Run("ref="+ref.name, func(b *testing.B) {
-			before := tierHits(s)
-			p := &pair{
-				blocks: sg.blocks(),
-				batch:  64,
-				ours: func(i int) error {
-					_, err := s.Block(ctx, sg.id, i)
-					return err
-				},
-				read: func(i int) ([]byte, error) {
-					v, ok := ref.get(memKey{sg.id, i})
-					if !ok {
-						return nil, fmt.Errorf("%s reference: block %d missing", ref.name, i)
-					}
-					return v, nil
-				},
-			}
-			p.run(b)
-			checkServedBy(b, s, before, "memory", b.N)
-		})
-	}
-}
-
-// benchSSD: a block read that misses memory (the segment's index held) and
-// is served by the ssd tier, against a raw O_DIRECT pread of the same 4 KiB
-// aligned range of the same cache file, plus the same decode.
-func benchSSD(b *testing.B, segs []*benchSeg) {
-	ctx := context.Background()
-	dir := b.TempDir()
-	ssd, err := cachetiers.NewSSD(cachetiers.SSDOptions{
-		Dir: dir, CapacityBytes: 16 << 20, RegionSize: 4 << 20,
-		// Fixed buffers make the ring read with IORING_OP_READ_FIXED into
-		// registered memory; one block range fits in 64 KiB.
-		RingOptions: iouring.Options{FixedBuffers: 8, FixedBufferSize: 64 << 10},
+		runRows(b, "stratum=memory/", rows)
 	})
-	if err != nil {
-		b.Skipf("ssd tier unavailable here: %v", err)
-	}
-	b.Cleanup(func() { ssd.Close() })
-	putAll(b, ssd, segs...)
-	mem := newMemory(b)
-	s := newStratified(b, mem, ssd, newDirStore(b, segs...))
-	warmIndexes(b, s, segs...)
-	backend := ssd.Stats().Backend // "io_uring", or "pread" where io_uring is forbidden
-
-	raw, err := os.OpenFile(ssdCacheFile(b, dir), os.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
-	if err != nil {
-		b.Skipf("O_DIRECT reference unavailable: %v", err)
-	}
-	b.Cleanup(func() { raw.Close() })
-	buf := iouring.AlignedBuffer(256 << 10)
-	for _, sg := range segs {
-		base := locateSegment(b, raw, sg)
-		b.Run("backend="+backend+"/codec="+sg.codec.String()+"/ref=pread-odirect", func(b *testing.B) {
-			before := tierHits(s)
-			p := &pair{
-				blocks:  sg.blocks(),
-				prepare: func(i int) { mem.RemoveBlock(sg.id, i) },
-				ours: func(i int) error {
-					_, err := s.Block(ctx, sg.id, i)
-					return err
-				},
-				read: func(i int) ([]byte, error) {
-					off, n := sg.ix.BlockRange(i)
-					aligned := (n + iouring.BlockSize - 1) &^ (iouring.BlockSize - 1)
-					got, err := unix.Pread(int(raw.Fd()), buf[:aligned], base+off)
-					if err != nil || got < n {
-						return nil, fmt.Errorf("pread %d bytes at %d: got %d: %v", aligned, base+off, got, err)
-					}
-					return buf[:n], nil
-				},
-				decode: sg.decode,
-			}
-			p.run(b)
-			checkServedBy(b, s, before, "ssd", b.N+20)
-		})
-	}
-}
-
-// ssdCacheFile is findSSDCacheFile for a benchmark.
-func ssdCacheFile(b *testing.B, dir string) string {
-	path, err := findSSDCacheFile(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return path
-}
-
-// locateSegment is findSegmentInSSD for a benchmark.
-func locateSegment(b *testing.B, f *os.File, sg *benchSeg) int64 {
-	off, err := findSegmentInSSD(f, sg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return off
-}
-
-// benchEFS: a block read served by the efs tier (a directory here), against
-// open + pread + close of the same range of the same file (what the tier
-// does, the fair reference) and against os.ReadFile of the whole segment
-// file (the issue's reference), each plus the same decode.
-func benchEFS(b *testing.B, segs []*benchSeg) {
-	ctx := context.Background()
-	efs, err := cachetiers.NewEFS(cachetiers.EFSOptions{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { efs.Close() })
-	putAll(b, efs, segs...)
-	mem := newMemory(b)
-	s := newStratified(b, mem, efs, newDirStore(b, segs...))
-	warmIndexes(b, s, segs...)
-	buf := make([]byte, 256<<10)
-	for _, sg := range segs {
-		path := efs.Path(sg.id)
-		refs := []struct {
-			name string
-			read func(i int) ([]byte, error)
-		}{
-			{"pread", func(i int) ([]byte, error) {
-				off, n := sg.ix.BlockRange(i)
-				f, err := os.Open(path)
-				if err != nil {
-					return nil, err
-				}
-				defer f.Close()
-				if _, err := f.ReadAt(buf[:n], off); err != nil {
-					return nil, err
-				}
-				return buf[:n], nil
-			}},
-			{"readfile", func(i int) ([]byte, error) {
-				data, err := os.ReadFile(path)
-				if err != nil {
-					return nil, err
-				}
-				off, n := sg.ix.BlockRange(i)
-				if int64(len(data)) < off+int64(n) {
-					return nil, fmt.Errorf("%s: %d bytes, block range ends at %d", path, len(data), off+int64(n))
-				}
-				return data[off : off+int64(n)], nil
-			}},
+	b.Run("stratum=ssd", func(b *testing.B) {
+		rows, skip, err := benchSetup(b).ssdRows(all)
+		if err != nil {
+			b.Fatal(err)
 		}
-		for _, ref := range refs {
-			b.Run("codec="+sg.codec.String()+"/ref="+ref.name, func(b *testing.B) {
-				before := tierHits(s)
-				p := &pair{
-					blocks:  sg.blocks(),
-					prepare: func(i int) { mem.RemoveBlock(sg.id, i) },
-					ours: func(i int) error {
-						_, err := s.Block(ctx, sg.id, i)
-						return err
-					},
-					read:   ref.read,
-					decode: sg.decode,
-				}
-				p.run(b)
-				checkServedBy(b, s, before, "efs", b.N+20)
-			})
+		if skip != "" {
+			b.Skip(skip)
 		}
-	}
+		runRows(b, "stratum=ssd/", rows)
+	})
+	b.Run("stratum=efs", func(b *testing.B) {
+		rows, err := benchSetup(b).efsRows(all)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runRows(b, "stratum=efs/", rows)
+	})
+	b.Run("stratum=s3", func(b *testing.B) { benchS3(b, all) })
 }
 
 // newS3Store returns a store over a fresh bucket of the MinIO that
@@ -399,31 +214,21 @@ func s3Get(ctx context.Context, st *cachetiers.S3Store, sg *benchSeg, buf []byte
 // store's own client (same connections), plus the same decode.
 func benchS3(b *testing.B, segs []*benchSeg) {
 	ctx := context.Background()
+	u := benchSetup(b)
 	st := newS3Store(b, segs...)
 	mem := newMemory(b)
 	s := newStratified(b, mem, st)
 	warmIndexes(b, s, segs...)
 	buf := make([]byte, 256<<10)
+	var rows []stratumRow
 	for _, sg := range segs {
-		b.Run("codec="+sg.codec.String()+"/ref=sdk-getobject", func(b *testing.B) {
-			before := tierHits(s)
-			p := &pair{
-				blocks:  sg.blocks(),
-				prepare: func(i int) { mem.RemoveBlock(sg.id, i) },
-				ours: func(i int) error {
-					_, err := s.Block(ctx, sg.id, i)
-					return err
-				},
-				read: func(i int) ([]byte, error) {
-					off, n := sg.ix.BlockRange(i)
-					return s3Get(ctx, st, sg, buf, off, n)
-				},
-				decode: sg.decode,
-			}
-			p.run(b)
-			checkServedBy(b, s, before, "store", b.N+20)
+		p := u.missPair(s, mem, sg, func(i int) ([]byte, error) {
+			off, n := sg.ix.BlockRange(i)
+			return s3Get(ctx, st, sg, buf, off, n)
 		})
+		rows = append(rows, stratumRow{name: "codec=" + sg.codec.String() + "/ref=sdk-getobject", pair: p, s: s, stratum: "store", extra: missExtra})
 	}
+	runRows(b, "", rows)
 }
 
 // ---- BenchmarkStratumCold ----
@@ -604,24 +409,14 @@ func BenchmarkStratumEmulated(b *testing.B) {
 		warmIndexes(b, s, sg)
 		slow.Reseed(1) // the reference draws the same delays, read for read
 		before := tierHits(s)
-		p := &pair{
-			blocks:  sg.blocks(),
-			prepare: func(i int) { mem.RemoveBlock(sg.id, i) },
-			ours: func(i int) error {
-				_, err := s.Block(ctx, sg.id, i)
-				return err
-			},
-			read: func(i int) ([]byte, error) {
-				if err := refDelay.Wait(ctx); err != nil {
-					return nil, err
-				}
-				off, n := sg.ix.BlockRange(i)
-				return preadFile(efs.Path(sg.id), off, n)
-			},
-			decode: sg.decode,
-		}
-		p.run(b)
-		checkServedBy(b, s, before, "efs", b.N+20)
+		benchSetup(b).missPair(s, mem, sg, func(i int) ([]byte, error) {
+			if err := refDelay.Wait(ctx); err != nil {
+				return nil, err
+			}
+			off, n := sg.ix.BlockRange(i)
+			return preadFile(efs.Path(sg.id), off, n)
+		}).run(b)
+		checkServedBy(b, s, before, "efs", b.N+missExtra)
 	})
 
 	// The emulated S3: a DirStore (a directory in the page cache, tens of
@@ -643,24 +438,14 @@ func BenchmarkStratumEmulated(b *testing.B) {
 		warmIndexes(b, s, sg)
 		slow.Reseed(3)
 		before := tierHits(s)
-		p := &pair{
-			blocks:  sg.blocks(),
-			prepare: func(i int) { mem.RemoveBlock(sg.id, i) },
-			ours: func(i int) error {
-				_, err := s.Block(ctx, sg.id, i)
-				return err
-			},
-			read: func(i int) ([]byte, error) {
-				if err := refDelay.Wait(ctx); err != nil {
-					return nil, err
-				}
-				off, n := sg.ix.BlockRange(i)
-				return preadFile(dir.Path(sg.id), off, n)
-			},
-			decode: sg.decode,
-		}
-		p.run(b)
-		checkServedBy(b, s, before, "store", b.N+20)
+		benchSetup(b).missPair(s, mem, sg, func(i int) ([]byte, error) {
+			if err := refDelay.Wait(ctx); err != nil {
+				return nil, err
+			}
+			off, n := sg.ix.BlockRange(i)
+			return preadFile(dir.Path(sg.id), off, n)
+		}).run(b)
+		checkServedBy(b, s, before, "store", b.N+missExtra)
 	})
 
 	b.Run("stratum=cold/"+name+"/ref=delay-cold", func(b *testing.B) {

@@ -65,7 +65,7 @@ func RunStratumSuite(ctx context.Context, opts StratumSuiteOptions) (*BenchOutpu
 	if err != nil {
 		return nil, fmt.Errorf("stratum suite: %w", err)
 	}
-	r := &suiteRun{ctx: ctx, opts: opts, root: root, out: &BenchOutput{Env: suiteEnv()}}
+	r := newSuiteRun(ctx, opts, root)
 	defer r.close()
 	segs := make(map[segment.Codec]*benchSeg)
 	var all []*benchSeg
@@ -77,9 +77,9 @@ func RunStratumSuite(ctx context.Context, opts StratumSuiteOptions) (*BenchOutpu
 		all = append(all, segs[c])
 	}
 	for _, step := range []func() error{
-		func() error { return r.memory(segs[segment.CodecLZ4]) },
-		func() error { return r.ssd(all) },
-		func() error { return r.efs(all) },
+		func() error { rows, err := r.memoryRows(segs[segment.CodecLZ4]); return r.rows(rows, "", err) },
+		func() error { return r.rows(r.ssdRows(all)) },
+		func() error { rows, err := r.efsRows(all); return r.rows(rows, "", err) },
 	} {
 		if err := step(); err != nil {
 			return nil, fmt.Errorf("stratum suite: %w", err)
@@ -113,12 +113,26 @@ func suiteEnv() map[string]string {
 
 // suiteRun is one RunStratumSuite: its results and what to close after.
 type suiteRun struct {
-	ctx     context.Context
+	*stratumSetup
 	opts    StratumSuiteOptions
 	root    string
 	out     *BenchOutput
 	closers []func()
 	dirs    int
+}
+
+func newSuiteRun(ctx context.Context, opts StratumSuiteOptions, root string) *suiteRun {
+	r := &suiteRun{opts: opts, root: root, out: &BenchOutput{Env: suiteEnv()}}
+	r.stratumSetup = &stratumSetup{
+		ctx: ctx,
+		newDir: func() (string, error) {
+			r.dirs++
+			d := fmt.Sprintf("%s/%d", r.root, r.dirs)
+			return d, os.Mkdir(d, 0o700)
+		},
+		onClose: func(f func()) { r.closers = append(r.closers, f) },
+	}
+	return r
 }
 
 func (r *suiteRun) close() {
@@ -128,84 +142,46 @@ func (r *suiteRun) close() {
 	os.RemoveAll(r.root)
 }
 
-func (r *suiteRun) dir() (string, error) {
-	r.dirs++
-	d := fmt.Sprintf("%s/%d", r.root, r.dirs)
-	return d, os.Mkdir(d, 0o700)
-}
-
-func (r *suiteRun) memoryTier() (*cachetiers.Memory, error) {
-	m, err := cachetiers.NewMemory(cachetiers.MemoryOptions{CapacityBytes: memoryCapacity})
+// rows runs the rows of one stratum, or records why they were skipped.
+func (r *suiteRun) rows(rows []stratumRow, skip string, err error) error {
 	if err != nil {
-		return nil, err
+		return err
 	}
-	r.closers = append(r.closers, func() { m.Close() })
-	return m, nil
-}
-
-func (r *suiteRun) dirStore(segs ...*benchSeg) (*cachetiers.DirStore, error) {
-	d, err := r.dir()
-	if err != nil {
-		return nil, err
+	if skip != "" {
+		r.skip(skip)
+		return nil
 	}
-	st, err := cachetiers.NewDirStore(cachetiers.DirStoreOptions{Dir: d})
-	if err != nil {
-		return nil, err
-	}
-	r.closers = append(r.closers, func() { st.Close() })
-	return st, r.putAll(st, segs...)
-}
-
-func (r *suiteRun) putAll(t cachetiers.Tier, segs ...*benchSeg) error {
-	for _, s := range segs {
-		if err := t.Put(r.ctx, s.id, s.data); err != nil {
-			return fmt.Errorf("put %s into %s: %w", s.id.Short(), t.Name(), err)
-		}
-	}
-	return nil
-}
-
-func (r *suiteRun) stratified(mem *cachetiers.Memory, tiers ...cachetiers.Tier) (*cachetiers.Stratified, error) {
-	s, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Memory: mem, Tiers: tiers})
-	if err != nil {
-		return nil, err
-	}
-	r.closers = append(r.closers, func() { s.Close() })
-	return s, nil
-}
-
-// warmIndexes reads each segment's index through s, as the benchmarks do.
-func (r *suiteRun) warmIndexes(s *cachetiers.Stratified, segs ...*benchSeg) error {
-	for _, sg := range segs {
-		if _, err := s.Index(r.ctx, sg.id); err != nil {
+	for _, row := range rows {
+		if err := r.row(row); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// row runs p for Reads reads, checks that stratum served ours, and records
-// the metrics the benchmark named name reports.
-func (r *suiteRun) row(name string, s *cachetiers.Stratified, stratum string, p *pair, extra int) error {
+// row runs one row for Reads reads, checks that its stratum served ours,
+// and records the metrics its benchmark reports.
+func (r *suiteRun) row(row stratumRow) error {
 	if err := r.ctx.Err(); err != nil {
 		return err
 	}
+	name := benchStratum + "/" + row.name
 	if r.opts.Progress != nil {
 		r.opts.Progress(name)
 	}
 	// A batched row (memory hits) records one sample per batch: it reads
 	// Reads batches, so that every row has Reads samples.
-	n := r.opts.Reads * max(p.batch, 1)
-	before := tierHits(s)
-	ours, ref, refRead, err := p.measure(n)
+	n := r.opts.Reads * max(row.pair.batch, 1)
+	before := tierHits(row.s)
+	ours, ref, refRead, err := row.pair.measure(n)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	allocs, err := p.oursAllocs()
+	allocs, err := row.pair.oursAllocs()
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	if err := servedOnly(s, before, stratum, n+extra); err != nil {
+	if err := servedOnly(row.s, before, row.stratum, n+row.extra); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	res := BenchResult{Pkg: StratumSuitePkg, Name: name, Procs: procs(), Iterations: int64(n), Metrics: make(map[string]float64)}
@@ -222,41 +198,157 @@ type metricMap map[string]float64
 
 func (m metricMap) ReportMetric(n float64, unit string) { m[unit] = n }
 
-// memory is benchMemory's rows (stratum_bench_test.go).
-func (r *suiteRun) memory(sg *benchSeg) error {
-	mem, err := r.memoryTier()
+// stratumSetup makes the strata of the per-stratum rows, for
+// RunStratumSuite and the benchmarks (stratum_bench_test.go) alike: newDir
+// gives a fresh directory, onClose takes what to close when done.
+type stratumSetup struct {
+	ctx     context.Context
+	newDir  func() (string, error)
+	onClose func(func())
+}
+
+// stratumRow is one row of BenchmarkStratum: its name under it
+// ("stratum=ssd/backend=…/codec=…/ref=…"), the pair it measures, the
+// strata ours reads through, the stratum that must serve every read of
+// ours, and extra: reads that stratum serves beyond the measured ones (the
+// pair's warm-up).
+type stratumRow struct {
+	name    string
+	pair    *pair
+	s       *cachetiers.Stratified
+	stratum string
+	extra   int
+}
+
+// missExtra is the reads of the pair's warm-up that a miss row's stratum
+// serves besides the measured ones.
+const missExtra = 20
+
+func (u *stratumSetup) memoryTier() (*cachetiers.Memory, error) {
+	m, err := cachetiers.NewMemory(cachetiers.MemoryOptions{CapacityBytes: memoryCapacity})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	st, err := r.dirStore(sg)
+	u.onClose(func() { m.Close() })
+	return m, nil
+}
+
+func (u *stratumSetup) dirStore(segs ...*benchSeg) (*cachetiers.DirStore, error) {
+	d, err := u.newDir()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s, err := r.stratified(mem, st)
+	st, err := cachetiers.NewDirStore(cachetiers.DirStoreOptions{Dir: d})
 	if err != nil {
-		return err
+		return nil, err
+	}
+	u.onClose(func() { st.Close() })
+	return st, u.putAll(st, segs...)
+}
+
+func (u *stratumSetup) putAll(t cachetiers.Tier, segs ...*benchSeg) error {
+	for _, s := range segs {
+		if err := t.Put(u.ctx, s.id, s.data); err != nil {
+			return fmt.Errorf("put %s into %s: %w", s.id.Short(), t.Name(), err)
+		}
+	}
+	return nil
+}
+
+func (u *stratumSetup) stratified(mem *cachetiers.Memory, tiers ...cachetiers.Tier) (*cachetiers.Stratified, error) {
+	s, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Memory: mem, Tiers: tiers})
+	if err != nil {
+		return nil, err
+	}
+	u.onClose(func() { s.Close() })
+	return s, nil
+}
+
+// warmIndexes reads each segment's index through s, so that memory holds it
+// as it does on a node once the segment has been read (DESIGN.md: "once the
+// root is cached"). A block read then costs one read at the stratum below.
+func (u *stratumSetup) warmIndexes(s *cachetiers.Stratified, segs ...*benchSeg) error {
+	for _, sg := range segs {
+		if _, err := s.Index(u.ctx, sg.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// missStrata is a memory tier over tiers then a directory store holding
+// segs, with their indexes read: the strata of a miss row.
+func (u *stratumSetup) missStrata(segs []*benchSeg, tiers ...cachetiers.Tier) (*cachetiers.Memory, *cachetiers.Stratified, error) {
+	mem, err := u.memoryTier()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := u.dirStore(segs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := u.stratified(mem, append(tiers, st)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return mem, s, u.warmIndexes(s, segs...)
+}
+
+// missPair reads block i of sg through s after dropping it from mem (so a
+// deeper stratum serves it), against read and the same decode.
+func (u *stratumSetup) missPair(s *cachetiers.Stratified, mem *cachetiers.Memory, sg *benchSeg, read func(int) ([]byte, error)) *pair {
+	return &pair{
+		blocks:  sg.blocks(),
+		prepare: func(i int) { mem.RemoveBlock(sg.id, i) },
+		ours: func(i int) error {
+			_, err := s.Block(u.ctx, sg.id, i)
+			return err
+		},
+		read:   read,
+		decode: sg.decode,
+	}
+}
+
+// memoryRows: a memory hit through Stratified.Block against two raw
+// lookups of the same decoded blocks: a Get from a plain otter cache (the
+// off-the-shelf concurrent W-TinyLFU the memory tier was first built on),
+// and a Get from the tier's own policy core, a cachetiers.WTinyLFU, behind
+// one mutex as each of the tier's shards holds it. The second isolates what
+// Stratified and Memory add above the policy.
+func (u *stratumSetup) memoryRows(sg *benchSeg) ([]stratumRow, error) {
+	mem, err := u.memoryTier()
+	if err != nil {
+		return nil, err
+	}
+	st, err := u.dirStore(sg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := u.stratified(mem, st)
+	if err != nil {
+		return nil, err
 	}
 	oc, err := otter.New(&otter.Options[memKey, []byte]{
 		MaximumWeight: memoryCapacity,
 		Weigher:       func(_ memKey, v []byte) uint32 { return uint32(cap(v)) },
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r.closers = append(r.closers, func() { oc.StopAllGoroutines() })
+	u.onClose(func() { oc.StopAllGoroutines() })
 	wt, err := cachetiers.NewWTinyLFU[memKey, []byte](cachetiers.WTinyLFUOptions{
 		Capacity:        memoryCapacity,
 		ExpectedEntries: memoryCapacity / segment.DefaultBlockSize,
 		Seed:            1,
 	}, memKey.hash)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var wtMu sync.Mutex
 	for i := range sg.blocks() {
-		blk, err := s.Block(r.ctx, sg.id, i)
+		blk, err := s.Block(u.ctx, sg.id, i)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		oc.Set(memKey{sg.id, i}, blk)
 		wt.Add(memKey{sg.id, i}, blk, uint32(cap(blk)))
@@ -273,12 +365,13 @@ func (r *suiteRun) memory(sg *benchSeg) error {
 			return v, ok
 		}},
 	}
+	var rows []stratumRow
 	for _, ref := range refs {
 		p := &pair{
 			blocks: sg.blocks(),
 			batch:  64,
 			ours: func(i int) error {
-				_, err := s.Block(r.ctx, sg.id, i)
+				_, err := s.Block(u.ctx, sg.id, i)
 				return err
 			},
 			read: func(i int) ([]byte, error) {
@@ -289,120 +382,91 @@ func (r *suiteRun) memory(sg *benchSeg) error {
 				return v, nil
 			},
 		}
-		if err := r.row(benchStratum+"/stratum=memory/ref="+ref.name, s, "memory", p, 0); err != nil {
-			return err
-		}
+		rows = append(rows, stratumRow{name: "stratum=memory/ref=" + ref.name, pair: p, s: s, stratum: "memory"})
 	}
-	return nil
+	return rows, nil
 }
 
-// ssd is benchSSD's rows. Where the ssd tier or O_DIRECT is unavailable
-// the rows are skipped, with the reason, as the benchmark skips them.
-func (r *suiteRun) ssd(segs []*benchSeg) error {
-	d, err := r.dir()
+// ssdRows: a block read that misses memory (the segment's index held) and
+// is served by the ssd tier, against a raw O_DIRECT pread of the same 4 KiB
+// aligned range of the same cache file, plus the same decode. Where the
+// ssd tier or O_DIRECT is unavailable it returns why instead.
+func (u *stratumSetup) ssdRows(segs []*benchSeg) (rows []stratumRow, skip string, err error) {
+	d, err := u.newDir()
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	ssd, err := cachetiers.NewSSD(cachetiers.SSDOptions{
 		Dir: d, CapacityBytes: 16 << 20, RegionSize: 4 << 20,
+		// Fixed buffers make the ring read with IORING_OP_READ_FIXED into
+		// registered memory; one block range fits in 64 KiB.
 		RingOptions: iouring.Options{FixedBuffers: 8, FixedBufferSize: 64 << 10},
 	})
 	if err != nil {
-		r.skip(benchStratum+"/stratum=ssd", fmt.Sprintf("ssd tier unavailable here: %v", err))
-		return nil
+		return nil, fmt.Sprintf("ssd tier unavailable here: %v", err), nil
 	}
-	r.closers = append(r.closers, func() { ssd.Close() })
-	if err := r.putAll(ssd, segs...); err != nil {
-		return err
+	u.onClose(func() { ssd.Close() })
+	if err := u.putAll(ssd, segs...); err != nil {
+		return nil, "", err
 	}
-	mem, err := r.memoryTier()
+	mem, s, err := u.missStrata(segs, ssd)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	st, err := r.dirStore(segs...)
-	if err != nil {
-		return err
-	}
-	s, err := r.stratified(mem, ssd, st)
-	if err != nil {
-		return err
-	}
-	if err := r.warmIndexes(s, segs...); err != nil {
-		return err
-	}
-	backend := ssd.Stats().Backend
+	backend := ssd.Stats().Backend // "io_uring", or "pread" where io_uring is forbidden
 	path, err := findSSDCacheFile(d)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	raw, err := os.OpenFile(path, os.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
 	if err != nil {
-		r.skip(benchStratum+"/stratum=ssd", fmt.Sprintf("O_DIRECT reference unavailable: %v", err))
-		return nil
+		return nil, fmt.Sprintf("O_DIRECT reference unavailable: %v", err), nil
 	}
-	r.closers = append(r.closers, func() { raw.Close() })
+	u.onClose(func() { raw.Close() })
 	buf := iouring.AlignedBuffer(256 << 10)
 	for _, sg := range segs {
 		base, err := findSegmentInSSD(raw, sg)
 		if err != nil {
-			return err
+			return nil, "", err
 		}
-		p := &pair{
-			blocks:  sg.blocks(),
-			prepare: func(i int) { mem.RemoveBlock(sg.id, i) },
-			ours: func(i int) error {
-				_, err := s.Block(r.ctx, sg.id, i)
-				return err
-			},
-			read: func(i int) ([]byte, error) {
-				off, n := sg.ix.BlockRange(i)
-				aligned := (n + iouring.BlockSize - 1) &^ (iouring.BlockSize - 1)
-				got, err := unix.Pread(int(raw.Fd()), buf[:aligned], base+off)
-				if err != nil || got < n {
-					return nil, fmt.Errorf("pread %d bytes at %d: got %d: %v", aligned, base+off, got, err)
-				}
-				return buf[:n], nil
-			},
-			decode: sg.decode,
-		}
-		name := benchStratum + "/stratum=ssd/backend=" + backend + "/codec=" + sg.codec.String() + "/ref=pread-odirect"
-		if err := r.row(name, s, "ssd", p, 20); err != nil {
-			return err
-		}
+		p := u.missPair(s, mem, sg, func(i int) ([]byte, error) {
+			off, n := sg.ix.BlockRange(i)
+			aligned := (n + iouring.BlockSize - 1) &^ (iouring.BlockSize - 1)
+			got, err := unix.Pread(int(raw.Fd()), buf[:aligned], base+off)
+			if err != nil || got < n {
+				return nil, fmt.Errorf("pread %d bytes at %d: got %d: %v", aligned, base+off, got, err)
+			}
+			return buf[:n], nil
+		})
+		rows = append(rows, stratumRow{name: "stratum=ssd/backend=" + backend + "/codec=" + sg.codec.String() + "/ref=pread-odirect",
+			pair: p, s: s, stratum: "ssd", extra: missExtra})
 	}
-	return nil
+	return rows, "", nil
 }
 
-// efs is benchEFS's rows.
-func (r *suiteRun) efs(segs []*benchSeg) error {
-	d, err := r.dir()
+// efsRows: a block read served by the efs tier (a directory here), against
+// open + pread + close of the same range of the same file (what the tier
+// does, the fair reference) and against os.ReadFile of the whole segment
+// file (the issue's reference), each plus the same decode.
+func (u *stratumSetup) efsRows(segs []*benchSeg) ([]stratumRow, error) {
+	d, err := u.newDir()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	efs, err := cachetiers.NewEFS(cachetiers.EFSOptions{Dir: d})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r.closers = append(r.closers, func() { efs.Close() })
-	if err := r.putAll(efs, segs...); err != nil {
-		return err
+	u.onClose(func() { efs.Close() })
+	if err := u.putAll(efs, segs...); err != nil {
+		return nil, err
 	}
-	mem, err := r.memoryTier()
+	mem, s, err := u.missStrata(segs, efs)
 	if err != nil {
-		return err
-	}
-	st, err := r.dirStore(segs...)
-	if err != nil {
-		return err
-	}
-	s, err := r.stratified(mem, efs, st)
-	if err != nil {
-		return err
-	}
-	if err := r.warmIndexes(s, segs...); err != nil {
-		return err
+		return nil, err
 	}
 	buf := make([]byte, 256<<10)
+	var rows []stratumRow
 	for _, sg := range segs {
 		path := efs.Path(sg.id)
 		refs := []struct {
@@ -434,27 +498,16 @@ func (r *suiteRun) efs(segs []*benchSeg) error {
 			}},
 		}
 		for _, ref := range refs {
-			p := &pair{
-				blocks:  sg.blocks(),
-				prepare: func(i int) { mem.RemoveBlock(sg.id, i) },
-				ours: func(i int) error {
-					_, err := s.Block(r.ctx, sg.id, i)
-					return err
-				},
-				read:   ref.read,
-				decode: sg.decode,
-			}
-			name := benchStratum + "/stratum=efs/codec=" + sg.codec.String() + "/ref=" + ref.name
-			if err := r.row(name, s, "efs", p, 20); err != nil {
-				return err
-			}
+			rows = append(rows, stratumRow{name: "stratum=efs/codec=" + sg.codec.String() + "/ref=" + ref.name,
+				pair: u.missPair(s, mem, sg, ref.read), s: s, stratum: "efs", extra: missExtra})
 		}
 	}
-	return nil
+	return rows, nil
 }
 
-func (r *suiteRun) skip(name, reason string) {
-	r.out.Skips = append(r.out.Skips, BenchSkip{Pkg: StratumSuitePkg, Name: name, Reason: reason})
+// skip records that the ssd rows did not run, and why.
+func (r *suiteRun) skip(reason string) {
+	r.out.Skips = append(r.out.Skips, BenchSkip{Pkg: StratumSuitePkg, Name: benchStratum + "/stratum=ssd", Reason: reason})
 }
 
 func goos() string   { return runtime.GOOS }
