@@ -169,41 +169,23 @@ func TestPNG(t *testing.T) {
 	}
 }
 
-func TestFont(t *testing.T) {
-	for c := rune(' ' + 1); c < 127; c++ {
-		if _, ok := glyphs[c]; !ok && c != '`' {
-			t.Errorf("no glyph for %q", c)
-		}
-	}
-	for _, g := range glyphs {
-		for _, row := range g {
-			if row >= 1<<glyphW {
-				t.Fatalf("a glyph row is wider than %d", glyphW)
-			}
-		}
-	}
-	if w := textWidth("99.9%", 2); w != (5*6-1)*2 {
-		t.Errorf("textWidth = %d", w)
-	}
-}
-
-func TestAxisTicks(t *testing.T) {
-	for _, c := range []struct {
-		hi   float64
-		top  float64
-		step float64
-	}{{9.3, 10, 2}, {117, 120, 20}, {0.42, 0.5, 0.1}, {1, 1, 0.2}} {
-		_, top, ticks := axisTicks(c.hi, 6, fmtMsTick)
-		if math.Abs(top-c.top) > 1e-9 || math.Abs(ticks[1].v-c.step) > 1e-9 || ticks[len(ticks)-1].v < c.hi {
-			t.Errorf("axisTicks(%g) = top %g, ticks %v", c.hi, top, ticks)
-		}
-	}
+// TestAxisLabels checks the labels of the spectrum's decades and of the
+// latency ticks.
+func TestAxisLabels(t *testing.T) {
 	for _, c := range []struct {
 		d    int
 		want string
 	}{{0, "0%"}, {1, "90%"}, {2, "99%"}, {4, "99.99%"}} {
 		if got := decadeLabel(c.d); got != c.want {
 			t.Errorf("decadeLabel(%d) = %q", c.d, got)
+		}
+	}
+	for _, c := range []struct {
+		ms   float64
+		want string
+	}{{0, "0"}, {0.5, "500us"}, {2, "2ms"}, {1500, "1.5s"}} {
+		if got := fmtMsTick(c.ms); got != c.want {
+			t.Errorf("fmtMsTick(%g) = %q, want %q", c.ms, got, c.want)
 		}
 	}
 }
