@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/signal"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stratadb/strata/bench"
+	"github.com/stratadb/strata/internal/chart"
 	"github.com/stratadb/strata/loadgen"
 )
 
@@ -34,13 +36,14 @@ func runBenchStrata(c *cli, args []string) int {
 	flags := flag.NewFlagSet(c.path, flag.ContinueOnError)
 	cf := addClientFlags(flags)
 	jsonPath := flags.String("json", "", "also write the results as JSON to `FILE` (for strata bench compare)")
+	pngPath := flags.String("png", "", "also draw each row's p50 and p99, ours and the reference's, on a log scale as a PNG to `FILE`")
 	reads := flags.Int("reads", bench.StratumSuiteReadsDefault, "local: `N` samples of each kind (ours, reference) per row: reads, or batches of 64 memory hits")
 	dir := flags.String("dir", "", "local: `directory` for the suite's temporary files (default $TMPDIR; O_DIRECT needs a disk, not tmpfs)")
 	duration := flags.Duration("duration", defaultBenchNodeDuration, "--endpoint: how long loadgen pulls before the metrics are read")
 	concurrency := flags.Int("concurrency", defaultBenchNodeConcurrency, "--endpoint: loadgen's closed-loop `workers`")
 	entities := flags.Int("entities", defaultBenchNodeEntities, "--endpoint: `N` loadgen entities the reads pull (created if missing)")
 	db := flags.String("db", loadgen.DefaultDB, "--endpoint: the loadgen database's `name`")
-	pos, code := parseArgs(c, flags, args, "[--json FILE] [--reads N] | --endpoint URL [--duration D] [--json FILE]",
+	pos, code := parseArgs(c, flags, args, "[--json FILE] [--png FILE] [--reads N] | --endpoint URL [--duration D] [--json FILE] [--png FILE]",
 		"Runs the per-stratum latency suite and prints one table: for each stratum, p50, p99 and p999 of\n"+
 			"reading one decoded block through it, the reference measured in the same loop, and the ratio.\n\n"+
 			"Locally (no --endpoint) it runs BenchmarkStratum's memory, ssd and efs rows in this process: the\n"+
@@ -49,8 +52,10 @@ func runBenchStrata(c *cli, args []string) int {
 			"With --endpoint URL on the command line (not from $STRATA_ENDPOINT) it drives pulls against the node with loadgen (--duration, --concurrency) and\n"+
 			"then reads the node's /metrics: strata_stratum_read_seconds per stratum (quantiles over every\n"+
 			"read since the node started), the node's memory stratum as the others' reference, and the\n"+
-			"pulls' end-to-end latency as loadgen measured it.",
-		"strata bench strata --json before.json")
+			"pulls' end-to-end latency as loadgen measured it.\n\n"+
+			"--png draws the table as horizontal bars: a group per row, ours and the reference at p50 (dark)\n"+
+			"and p99 (light) on a logarithmic latency axis, titled with the machine and the samples per row.",
+		"strata bench strata --json before.json --png before.png")
 	if code >= 0 {
 		return code
 	}
@@ -80,20 +85,21 @@ func runBenchStrata(c *cli, args []string) int {
 	case *entities < 1:
 		return failClient(c, usagef("--entities %d: want at least 1", *entities))
 	}
-	var out *os.File
-	if *jsonPath != "" {
-		// Created first: a typo in the path should not cost a run.
-		f, err := os.Create(*jsonPath)
-		if err != nil {
-			return failClient(c, usagef("%v", err))
-		}
-		defer f.Close()
-		out = f
+	// The outputs are created first: a typo in a path should not cost a
+	// run.
+	out, err := createOutput("json", *jsonPath)
+	if err != nil {
+		return failClient(c, err)
 	}
+	defer out.Close()
+	pngOut, err := createOutput("png", *pngPath)
+	if err != nil {
+		return failClient(c, err)
+	}
+	defer pngOut.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var rep *bench.StratumReport
-	var err error
 	if node {
 		rep, err = benchNode(ctx, c, cf, *db, *entities, *concurrency, *duration)
 	} else {
@@ -113,7 +119,129 @@ func runBenchStrata(c *cli, args []string) int {
 			return failClient(c, fmt.Errorf("%s: %w", *jsonPath, err))
 		}
 	}
+	if pngOut != nil {
+		if err := writePNG(pngOut, stratumChart(rep)); err != nil {
+			return failClient(c, fmt.Errorf("%s: %w", *pngPath, err))
+		}
+	}
 	return exitOK
+}
+
+// createOutput creates the file at path that --name asked for. No path,
+// no file: a nil *os.File, whose Close does nothing.
+func createOutput(name, path string) (*os.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, usagef("--%s: %v", name, err)
+	}
+	return f, nil
+}
+
+// writePNG draws b into f and closes it.
+func writePNG(f *os.File, b *chart.Bars) error {
+	if err := b.WritePNG(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Colours of the charts' series: ours and the reference, or runs A and B.
+var (
+	colorOurs = chart.Blue
+	colorRef  = chart.Vermillion
+)
+
+// stratumChart draws rep's rows as bars: per row, ours and the
+// reference, each at p50 and p99.
+func stratumChart(rep *bench.StratumReport) *chart.Bars {
+	what := "each row's p50 and p99, ours and the reference measured in the same loop"
+	if !strings.HasPrefix(rep.Source, "local") {
+		what = "each stratum's p50 and p99 as the node reports them, the reference its memory stratum"
+	}
+	b := &chart.Bars{
+		Title:    []string{"strata bench strata: " + what, runLine(rep) + "; " + samplesLine(rep.Rows)},
+		Series:   []chart.BarSeries{{Name: "ours", Color: colorOurs}, {Name: "reference", Color: colorRef}},
+		Segments: []string{"p50", "p99"},
+		AxisName: "latency, log scale",
+		Tick:     nsTick,
+		Value:    bench.FormatNs,
+	}
+	for _, r := range rep.Rows {
+		b.Groups = append(b.Groups, chart.BarGroup{Label: rowLabel(r), Values: [][]float64{{r.P50Ns, r.P99Ns}, {r.RefP50Ns, r.RefP99Ns}}})
+	}
+	return b
+}
+
+// rowLabel names a row: its stratum, what served it and its reference.
+func rowLabel(r bench.StratumRow) string {
+	s := r.Stratum
+	if r.Served != "" {
+		s += ": " + r.Served
+	}
+	if r.Reference != "" && r.Reference != "-" {
+		s += " vs " + r.Reference
+	}
+	return s
+}
+
+// runLine names a report's run: the machine (goos/goarch, cpu) of a
+// local run, the node and its driver otherwise; and when.
+func runLine(rep *bench.StratumReport) string {
+	var parts []string
+	if goos, goarch := rep.Env["goos"], rep.Env["goarch"]; goos != "" || goarch != "" {
+		parts = append(parts, strings.Trim(goos+"/"+goarch, "/"))
+	} else if rep.Source != "" {
+		parts = append(parts, rep.Source)
+	}
+	for _, k := range []string{"cpu", "driver"} {
+		if v := rep.Env[k]; v != "" {
+			parts = append(parts, v)
+		}
+	}
+	if !rep.Time.IsZero() {
+		parts = append(parts, rep.Time.UTC().Format("2006-01-02 15:04 UTC"))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// samplesLine says how many samples are behind the rows: "2000 samples
+// per row", or their range.
+func samplesLine(rows []bench.StratumRow) string {
+	var lo, hi int64
+	for _, r := range rows {
+		if r.Samples <= 0 {
+			continue
+		}
+		if lo == 0 || r.Samples < lo {
+			lo = r.Samples
+		}
+		hi = max(hi, r.Samples)
+	}
+	switch {
+	case hi == 0:
+		return "samples not recorded"
+	case lo == hi:
+		return fmt.Sprintf("%d samples per row", hi)
+	}
+	return fmt.Sprintf("%d to %d samples per row", lo, hi)
+}
+
+// nsTick labels a tick of a latency axis in nanoseconds: "100 ns",
+// "1 µs", "20 ms", "1 s".
+func nsTick(ns float64) string {
+	for _, u := range []struct {
+		name  string
+		scale float64
+	}{{"ns", 1}, {"µs", 1e3}, {"ms", 1e6}} {
+		if v := ns / u.scale; v < 999.5 {
+			return strconv.FormatFloat(math.Round(v*1e3)/1e3, 'g', -1, 64) + " " + u.name
+		}
+	}
+	return strconv.FormatFloat(math.Round(ns/1e9*1e3)/1e3, 'g', -1, 64) + " s"
 }
 
 // benchLocal runs the suite in this process.
@@ -215,11 +343,13 @@ func nodeStrata(ctx context.Context, url string) ([]bench.NodeStratum, error) {
 
 func runBenchCompare(c *cli, args []string) int {
 	flags := flag.NewFlagSet(c.path, flag.ContinueOnError)
-	pos, code := parseArgs(c, flags, args, "A.json B.json",
+	pngPath := flags.String("png", "", "also draw each row's p50 and p99 of A and of B on a log scale as a PNG to `FILE`")
+	pos, code := parseArgs(c, flags, args, "A.json B.json [--png FILE]",
 		"Shows two runs of strata bench strata (their --json files) side by side: for each row, p50, p99\n"+
 			"and p999 of A and of B and B/A (above 1: B is slower), and each run's own ratio to its\n"+
-			"reference. Rows are matched by name; a row only one run has shows \"–\" for the other.",
-		"strata bench compare before.json after.json")
+			"reference. Rows are matched by name; a row only one run has shows \"–\" for the other.\n"+
+			"--png draws ours of each row in A and in B as bars, p50 dark and p99 light, on a log scale.",
+		"strata bench compare before.json after.json --png compare.png")
 	if code >= 0 {
 		return code
 	}
@@ -238,8 +368,49 @@ func runBenchCompare(c *cli, args []string) int {
 			return failClient(c, usagef("%s: %v", path, err))
 		}
 	}
+	pngOut, err := createOutput("png", *pngPath)
+	if err != nil {
+		return failClient(c, err)
+	}
+	defer pngOut.Close()
 	if err := bench.WriteStratumCompare(c.stdout, reps[0], reps[1]); err != nil {
 		return failClient(c, err)
 	}
+	if pngOut != nil {
+		if err := writePNG(pngOut, compareChart(reps[0], reps[1])); err != nil {
+			return failClient(c, fmt.Errorf("%s: %w", *pngPath, err))
+		}
+	}
 	return exitOK
+}
+
+// compareChart draws ours of each row of a and b as bars, in
+// WriteStratumCompare's order: a's rows, then b's new ones.
+func compareChart(a, b *bench.StratumReport) *chart.Bars {
+	ch := &chart.Bars{
+		Title: []string{"strata bench compare: each row's p50 and p99 (ours) in run A and in run B",
+			"A: " + runLine(a) + "; " + samplesLine(a.Rows), "B: " + runLine(b) + "; " + samplesLine(b.Rows)},
+		Series:   []chart.BarSeries{{Name: "A", Color: colorOurs}, {Name: "B", Color: chart.Orange}},
+		Segments: []string{"p50", "p99"},
+		AxisName: "latency, log scale",
+		Tick:     nsTick,
+		Value:    bench.FormatNs,
+	}
+	index := make(map[string]int)
+	add := func(run int, r bench.StratumRow) {
+		i, ok := index[r.Name]
+		if !ok {
+			i = len(ch.Groups)
+			index[r.Name] = i
+			ch.Groups = append(ch.Groups, chart.BarGroup{Label: rowLabel(r), Values: make([][]float64, 2)})
+		}
+		ch.Groups[i].Values[run] = []float64{r.P50Ns, r.P99Ns}
+	}
+	for _, r := range a.Rows {
+		add(0, r)
+	}
+	for _, r := range b.Rows {
+		add(1, r)
+	}
+	return ch
 }

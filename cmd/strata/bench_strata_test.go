@@ -1,6 +1,9 @@
 package main
 
 import (
+	"image"
+	"image/color"
+	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,7 +13,45 @@ import (
 	"time"
 
 	"github.com/stratadb/strata/bench"
+	"github.com/stratadb/strata/internal/chart"
 )
+
+// readChart decodes the PNG at path and checks it is a bar chart of
+// groups groups: its width, a height that fits them, and bars in each
+// colour of cs.
+func readChart(t *testing.T, path string, groups int, cs ...color.RGBA) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	b := img.Bounds()
+	if b.Dx() != chart.BarsWidth || b.Dy() < 200+50*groups || b.Dy() > 300+100*groups {
+		t.Errorf("%s: a chart of %d groups is %d×%d", path, groups, b.Dx(), b.Dy())
+	}
+	rgba, ok := img.(*image.RGBA)
+	if !ok {
+		t.Fatalf("%s decodes to a %T", path, img)
+	}
+	for _, c := range cs {
+		n := 0
+		for i := 0; i < len(rgba.Pix); i += 4 {
+			if rgba.Pix[i] == c.R && rgba.Pix[i+1] == c.G && rgba.Pix[i+2] == c.B {
+				n++
+			}
+		}
+		// The legend's swatch alone is 260 pixels; each bar at least
+		// its thickness, 16.
+		if n < 260+16*groups {
+			t.Errorf("%s: %d pixels of %v, want bars", path, n, c)
+		}
+	}
+}
 
 func writeReport(t *testing.T, name string, rep *bench.StratumReport) string {
 	t.Helper()
@@ -57,10 +98,12 @@ func TestBenchCompare(t *testing.T) {
 		{Name: "x/stratum=ssd", Stratum: "ssd", Served: "ssd tier", Reference: "pread", P50Ns: 200_000, P99Ns: 100_000, P999Ns: 400_000, RatioP50: 1.10, Samples: 2000},
 		{Name: "x/stratum=memory", Stratum: "memory", Reference: "otter", P50Ns: 140, P99Ns: 700, P999Ns: 900, Samples: 2000},
 	}})
-	code, stdout, stderr := runCLI("bench", "compare", a, b)
+	pngPath := filepath.Join(t.TempDir(), "compare.png")
+	code, stdout, stderr := runCLI("bench", "compare", a, b, "--png", pngPath)
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
+	readChart(t, pngPath, 3, colorOurs, chart.Orange)
 	// stratum, served by, reference, A p50, B p50, B/A p50, A p99, B p99, B/A p99, A p999, B p999, B/A p999, A ratio, B ratio
 	want := map[string][]string{
 		"ssd":    {"ssd", "ssd tier", "pread", "100 µs", "200 µs", "2.00×", "200 µs", "100 µs", "0.50×", "400 µs", "400 µs", "1.00×", "1.05×", "1.10×"},
@@ -96,6 +139,7 @@ func TestBenchCompareErrors(t *testing.T) {
 		{[]string{good, notJSON}, "not a strata bench strata report"},
 		{[]string{empty, good}, "no rows"},
 		{[]string{good, twice}, "appears twice"},
+		{[]string{good, good, "--png", filepath.Join(t.TempDir(), "missing", "c.png")}, "--png: open "},
 	} {
 		code, _, stderr := runCLI(append([]string{"bench", "compare"}, tc.args...)...)
 		if code != exitUsage || !strings.Contains(stderr, tc.want) {
@@ -108,8 +152,8 @@ func TestBenchCompareErrors(t *testing.T) {
 // its figures are not checked): the table has the memory rows and the
 // JSON file the same rows, which compare reads back.
 func TestBenchStrataLocal(t *testing.T) {
-	jsonPath := filepath.Join(t.TempDir(), "run.json")
-	code, stdout, stderr := runCLI("bench", "strata", "--reads", "20", "--json", jsonPath)
+	jsonPath, pngPath := filepath.Join(t.TempDir(), "run.json"), filepath.Join(t.TempDir(), "run.png")
+	code, stdout, stderr := runCLI("bench", "strata", "--reads", "20", "--json", jsonPath, "--png", pngPath)
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -145,6 +189,8 @@ func TestBenchStrataLocal(t *testing.T) {
 			t.Errorf("JSON lacks row %s; has %v", n, names)
 		}
 	}
+	// A group per row, ours and the reference in each.
+	readChart(t, pngPath, len(rep.Rows), colorOurs, colorRef)
 	code, stdout, stderr = runCLI("bench", "compare", jsonPath, jsonPath)
 	if code != 0 || !strings.Contains(stdout, "1.00×") {
 		t.Errorf("compare a run with itself: exit %d, stderr %q\n%s", code, stderr, stdout)
@@ -152,11 +198,15 @@ func TestBenchStrataLocal(t *testing.T) {
 }
 
 func TestBenchStrataUsage(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--reads", "0"}, "--reads 0"},
+		{[]string{"--reads", "5", "--png", filepath.Join(missing, "run.png")}, "--png: open " + missing},
+		{[]string{"--reads", "5", "--png", t.TempDir()}, "--png: open "},
+		{[]string{"--reads", "5", "--json", filepath.Join(missing, "run.json")}, "--json: open " + missing},
 		{[]string{"--duration", "1s"}, "--duration is for --endpoint"},
 		{[]string{"--endpoint", "http://127.0.0.1:1", "--reads", "5"}, "--reads is for the local suite"},
 		{[]string{"extra"}, "flags only"},
@@ -164,6 +214,10 @@ func TestBenchStrataUsage(t *testing.T) {
 		code, _, stderr := runCLI(append([]string{"bench", "strata"}, tc.args...)...)
 		if code != exitUsage || !strings.Contains(stderr, tc.want) {
 			t.Errorf("bench strata %v: exit %d, stderr %q; want exit %d and %q", tc.args, code, stderr, exitUsage, tc.want)
+		}
+		// Refused before the suite runs.
+		if strings.Contains(stderr, "BenchmarkStratum/") {
+			t.Errorf("bench strata %v ran the suite before failing:\n%s", tc.args, stderr)
 		}
 	}
 }
@@ -221,5 +275,46 @@ func TestNodeStrataTable(t *testing.T) {
 	}
 	if _, err := nodeStrata(t.Context(), srv.URL+"/nothing"); err == nil {
 		t.Error("a 404 for /metrics read as metrics")
+	}
+
+	// The chart of a node's rows: one group per row, the memory stratum
+	// the others' reference, the store's row not measured.
+	rep.Env = map[string]string{"driver": "loadgen read, 8 workers"}
+	rep.Rows = append(rep.Rows, bench.StratumRow{Name: "node/pull", Stratum: "pull (client)", Served: "HTTP pull end to end",
+		P50Ns: 300_000, P99Ns: 2e6, Reference: "-", Samples: 500})
+	ch := stratumChart(rep)
+	if len(ch.Groups) != 4 || ch.Groups[1].Label != "ssd: 40 reads since start, 4 hits during the load vs node's memory stratum" ||
+		ch.Groups[1].Values[1][0] != 200 || ch.Groups[2].Values[0][1] != 0 || ch.Groups[3].Values[0][1] != 2e6 {
+		t.Errorf("the node's chart: %+v", ch.Groups)
+	}
+	if want := srv.URL + ", loadgen read, 8 workers; 40 to 900 samples per row"; ch.Title[1] != want {
+		t.Errorf("the node's chart is titled %q, want %q", ch.Title[1], want)
+	}
+	pngPath := filepath.Join(t.TempDir(), "node.png")
+	f, err := os.Create(pngPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writePNG(f, ch); err != nil {
+		t.Fatal(err)
+	}
+	readChart(t, pngPath, 4, colorOurs, colorRef)
+}
+
+func TestChartLabels(t *testing.T) {
+	for ns, want := range map[float64]string{10: "10 ns", 200: "200 ns", 1e3: "1 µs", 5e4: "50 µs", 1e6: "1 ms", 2e7: "20 ms", 1e9: "1 s", 1e10: "10 s"} {
+		if got := nsTick(ns); got != want {
+			t.Errorf("nsTick(%g) = %q, want %q", ns, got, want)
+		}
+	}
+	rep := &bench.StratumReport{Source: "local", Time: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC),
+		Env:  map[string]string{"goos": "linux", "goarch": "amd64", "cpu": "AMD EPYC (2 cores)"},
+		Rows: []bench.StratumRow{{Name: "a", Stratum: "memory", Reference: "otter", Samples: 2000}, {Name: "b", Stratum: "ssd", Samples: 2000}}}
+	ch := stratumChart(rep)
+	if want := "linux/amd64, AMD EPYC (2 cores), 2026-11-30 08:00 UTC; 2000 samples per row"; ch.Title[1] != want {
+		t.Errorf("chart titled %q, want %q", ch.Title[1], want)
+	}
+	if ch.Groups[0].Label != "memory vs otter" || ch.Groups[1].Label != "ssd" {
+		t.Errorf("group labels %q and %q", ch.Groups[0].Label, ch.Groups[1].Label)
 	}
 }

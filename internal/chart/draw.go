@@ -1,7 +1,8 @@
 // Package chart draws the plots of strata's PNG reports into RGBA images,
 // with nothing beyond the standard library: a 5×7 bitmap font, rectangles
-// and lines, and a Plot: a panel with a frame, grid, tick labels and
-// legend on a linear or logarithmic x axis.
+// and lines, a Plot (a panel with a frame, grid, tick labels and legend on
+// a linear or logarithmic x axis) and Bars (grouped horizontal bars on a
+// logarithmic axis, one group per row of a table).
 //
 // Nothing is shared between calls: drawing into different images from
 // different goroutines is safe, into one image is not.
