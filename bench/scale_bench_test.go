@@ -153,7 +153,7 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ssd, err := cachetiers.NewSSD(cachetiers.SSDOptions{Dir: filepath.Join(dir, "ssd"), CapacityBytes: 16 << 30, AllowBuffered: true})
+	ssd, err := cachetiers.NewSSD(cachetiers.SSDOptions{Dir: filepath.Join(dir, "ssd"), CapacityBytes: min(max(int64(n)*64, 256<<20), 16<<30), AllowBuffered: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -453,4 +453,46 @@ func loadScale(b *testing.B, ctx context.Context, db *engine.DB, rng *rand.Rand,
 		}
 	}
 	return db, ids
+}
+
+// TestScaleRun runs the scale benchmark small, in chunks (three indexing
+// rounds), so that make test checks what the scale run reports: every
+// query's results equal the generator's counts (runScale fails otherwise),
+// the rounds, and metrics in plausible ranges.
+func TestScaleRun(t *testing.T) {
+	t.Setenv("STRATA_SCALE_CHUNK", "10000")
+	t.Setenv("STRATA_SCALE_QUERY_RUNS", "1")
+	res := testing.Benchmark(func(b *testing.B) { runScale(b, context.Background(), 30_000) })
+	if res.N != 1 {
+		t.Fatalf("the scale run failed (run with -bench Scale to see why): %+v", res)
+	}
+	m := res.Extra
+	if got := m["index-rounds"]; got != 3 {
+		t.Errorf("index-rounds %v, want 3 (30,000 datoms in chunks of 10,000)", got)
+	}
+	if got := m["datoms"]; got < 27_000 || got > 33_000 {
+		t.Errorf("datoms %v, want about 30,000", got)
+	}
+	if got := m["people"]; got != 2832 { // 30,000 / scaleDatomsPerPerson
+		t.Errorf("people %v", got)
+	}
+	for _, q := range scaleQueries {
+		if m[q.name+"-results"] <= 0 {
+			t.Errorf("%s: %v results", q.name, m[q.name+"-results"])
+		}
+		for _, st := range []string{"memory", "ssd", "store"} {
+			if m[q.name+"-"+st+"-ms"] <= 0 {
+				t.Errorf("%s from %s: no time reported", q.name, st)
+			}
+		}
+	}
+	// q1 finds Ivans: an eighth of the people, give or take.
+	if r := m["q1-results"] / m["people"]; r < 0.08 || r > 0.17 {
+		t.Errorf("q1 found %v of %v people", m["q1-results"], m["people"])
+	}
+	for _, k := range []string{"disk-B/datom", "load-datoms/s", "memory-pull-p50-ns", "ssd-pull-p99-ns", "store-pull-p50-ns"} {
+		if m[k] <= 0 {
+			t.Errorf("%s not reported", k)
+		}
+	}
 }
