@@ -32,13 +32,16 @@ import (
 // Metrics: load-datoms/s, mem-index-B/datom (live heap after the (first)
 // load), index-s, disk-B/datom (segments over the datoms loaded),
 // STRATUM-pull-p50-ns/-p99-ns (pull [:name :age :salary] of one random
-// person; the cold strata without a memory tier) and the people queries' times QUERY-STRATUM-ms (the median of a
+// person: cold strata without a memory tier, over every person; memory
+// over a warmed working set of 10,000, memory-pull-deeper-reads counting
+// any block a deeper stratum served) and the people queries' times QUERY-STRATUM-ms (the median of a
 // few runs, each checked against the count the generator kept), where
-// STRATUM is
+// STRATUM is (coldStrata and memory)
 //
 //	memory  warm: the memory tier and decoded-chunk cache hold what is read;
 //	ssd     an empty memory tier and chunk cache over the ssd tier (every
 //	        segment an O_DIRECT read);
+//	efs     the same over the efs tier (a directory here: buffered reads);
 //	store   an empty memory tier and chunk cache over the directory store
 //	        alone (buffered reads: the OS page cache may hold the files).
 //
@@ -129,6 +132,10 @@ var scaleQueries = []struct {
 		func(c scaleCounts) int { return c.salaryOver50k }},
 }
 
+// coldStrata are the strata the scale run reads cold, each over the
+// directory store (written through to all of them as the run indexes).
+var coldStrata = []string{"ssd", "efs", "store"}
+
 func heapBytes() uint64 {
 	runtime.GC()
 	var ms runtime.MemStats
@@ -158,7 +165,25 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 		b.Fatal(err)
 	}
 	defer ssd.Close()
-	writer, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: []cachetiers.Tier{ssd, store}, WriteThrough: true})
+	efs, err := cachetiers.NewEFS(cachetiers.EFSOptions{Dir: filepath.Join(dir, "efs")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer efs.Close()
+	// tiersOf is the tiers below memory a stratum's reads go through: from
+	// it down to the store.
+	tiersOf := func(stratum string) []cachetiers.Tier {
+		switch stratum {
+		case "ssd":
+			return []cachetiers.Tier{ssd, store}
+		case "efs":
+			return []cachetiers.Tier{efs, store}
+		case "store":
+			return []cachetiers.Tier{store}
+		}
+		return []cachetiers.Tier{ssd, efs, store}
+	}
+	writer, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: tiersOf("all"), WriteThrough: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -170,7 +195,7 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	loadStore, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Memory: loadMem, Tiers: []cachetiers.Tier{ssd, store}, WriteThrough: true})
+	loadStore, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Memory: loadMem, Tiers: tiersOf("all"), WriteThrough: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -252,7 +277,7 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	warm, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Memory: mem, Tiers: []cachetiers.Tier{ssd, store}})
+	warm, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Memory: mem, Tiers: tiersOf("all")})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -262,11 +287,7 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		tiers := []cachetiers.Tier{ssd, store}
-		if stratum == "store" {
-			tiers = []cachetiers.Tier{store}
-		}
-		s, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Memory: m, Tiers: tiers})
+		s, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Memory: m, Tiers: tiersOf(stratum)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -281,10 +302,10 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	}
 
 	pattern := []any{engine.Keyword("name"), engine.Keyword("age"), engine.Keyword("salary")}
-	pulls := func(rdb *engine.DB, k int) (p50, p99 float64) {
+	pulls := func(rdb *engine.DB, from []datom.E, k int) (p50, p99 float64) {
 		lat := make([]int64, 0, k)
 		for range k {
-			e := ids[rng.IntN(len(ids))]
+			e := from[rng.IntN(len(from))]
 			t := time.Now()
 			m, err := rdb.Pull(ctx, pattern, e)
 			lat = append(lat, int64(time.Since(t)))
@@ -299,26 +320,41 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 	// memory tier (every block read from it; the decoded-chunk cache,
 	// emptied first, comes to hold the upper levels of the trees as a
 	// node's would).
-	for _, stratum := range []string{"ssd", "store"} {
+	for _, stratum := range coldStrata {
 		engine.SetChunkCacheBytes(engine.DefaultChunkCacheBytes) // empty
-		tiers := []cachetiers.Tier{ssd, store}
-		if stratum == "store" {
-			tiers = []cachetiers.Tier{store}
-		}
-		s, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: tiers})
+		s, err := cachetiers.NewStratified(cachetiers.StratifiedOptions{Tiers: tiersOf(stratum)})
 		if err != nil {
 			b.Fatal(err)
 		}
-		p50, p99 := pulls(open(s), 2000)
+		p50, p99 := pulls(open(s), ids, 2000)
 		s.Close()
 		b.ReportMetric(p50, stratum+"-pull-p50-ns")
 		b.ReportMetric(p99, stratum+"-pull-p99-ns")
 	}
+	// Warm: pulls of a working set of 10,000 random people, each read
+	// before (memory-pull-deeper-reads counts the blocks a deeper stratum
+	// served during the timed pulls: 0 when every one was a memory hit).
+	hot := make([]datom.E, min(10_000, len(ids)))
+	for i := range hot {
+		hot[i] = ids[rng.IntN(len(ids))]
+	}
 	wdb := open(warm)
-	pulls(wdb, 20000) // warm up
-	p50, p99 := pulls(wdb, 20000)
+	for _, e := range hot {
+		if _, err := wdb.Pull(ctx, pattern, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	before := tierHits(warm)
+	p50, p99 := pulls(wdb, hot, 20000)
+	deeper := int64(0)
+	for name, n := range tierHits(warm) {
+		if name != "memory" {
+			deeper += n - before[name]
+		}
+	}
 	b.ReportMetric(p50, "memory-pull-p50-ns")
 	b.ReportMetric(p99, "memory-pull-p99-ns")
+	b.ReportMetric(float64(deeper), "memory-pull-deeper-reads")
 
 	// The people queries at this size, from each stratum, each checked
 	// against the generator's count.
@@ -357,7 +393,7 @@ func runScale(b *testing.B, ctx context.Context, n int) {
 		run(wdb) // warm the memory tier and chunk cache
 		memMs := median(func() time.Duration { return run(wdb) })
 		b.ReportMetric(memMs, sq.name+"-memory-ms")
-		for _, stratum := range []string{"ssd", "store"} {
+		for _, stratum := range coldStrata {
 			ms := median(func() time.Duration {
 				s := cold(stratum)
 				defer s.Close()
@@ -480,7 +516,7 @@ func TestScaleRun(t *testing.T) {
 		if m[q.name+"-results"] <= 0 {
 			t.Errorf("%s: %v results", q.name, m[q.name+"-results"])
 		}
-		for _, st := range []string{"memory", "ssd", "store"} {
+		for _, st := range append([]string{"memory"}, coldStrata...) {
 			if m[q.name+"-"+st+"-ms"] <= 0 {
 				t.Errorf("%s from %s: no time reported", q.name, st)
 			}
