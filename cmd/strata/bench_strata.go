@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -91,12 +92,12 @@ func runBenchStrata(c *cli, args []string) int {
 	if err != nil {
 		return failClient(c, err)
 	}
-	defer out.Close()
+	defer out.discard()
 	pngOut, err := createOutput("png", *pngPath)
 	if err != nil {
 		return failClient(c, err)
 	}
-	defer pngOut.Close()
+	defer pngOut.discard()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var rep *bench.StratumReport
@@ -115,7 +116,7 @@ func runBenchStrata(c *cli, args []string) int {
 		if err := rep.WriteJSON(out); err != nil {
 			return failClient(c, fmt.Errorf("%s: %w", *jsonPath, err))
 		}
-		if err := out.Close(); err != nil {
+		if err := out.commit(); err != nil {
 			return failClient(c, fmt.Errorf("%s: %w", *jsonPath, err))
 		}
 	}
@@ -127,26 +128,68 @@ func runBenchStrata(c *cli, args []string) int {
 	return exitOK
 }
 
-// createOutput creates the file at path that --name asked for. No path,
-// no file: a nil *os.File, whose Close does nothing.
-func createOutput(name, path string) (*os.File, error) {
+// output is a file an option asked for, written to a temporary file
+// beside its path and renamed over the path only when complete (commit):
+// a run that fails leaves neither an empty file nor a truncated old one.
+type output struct {
+	path string
+	f    *os.File
+	done bool
+}
+
+// createOutput starts the file at path that --name asked for, so that a
+// bad path fails before any work. No path, no file: a nil *output, whose
+// discard does nothing.
+func createOutput(name, path string) (*output, error) {
 	if path == "" {
 		return nil, nil
 	}
-	f, err := os.Create(path)
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, usagef("--%s: open %s: is a directory", name, path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return nil, usagef("--%s: %v", name, err)
 	}
-	return f, nil
+	return &output{path: path, f: f}, nil
 }
 
-// writePNG draws b into f and closes it.
-func writePNG(f *os.File, b *chart.Bars) error {
-	if err := b.WritePNG(f); err != nil {
-		f.Close()
+func (o *output) Write(p []byte) (int, error) { return o.f.Write(p) }
+
+// commit closes the file and puts it at its path.
+func (o *output) commit() error {
+	o.done = true
+	if err := o.f.Close(); err != nil {
+		os.Remove(o.f.Name())
 		return err
 	}
-	return f.Close()
+	if err := os.Chmod(o.f.Name(), 0o644); err != nil {
+		os.Remove(o.f.Name())
+		return err
+	}
+	if err := os.Rename(o.f.Name(), o.path); err != nil {
+		os.Remove(o.f.Name())
+		return err
+	}
+	return nil
+}
+
+// discard removes the temporary file unless it was committed.
+func (o *output) discard() {
+	if o == nil || o.done {
+		return
+	}
+	o.done = true
+	o.f.Close()
+	os.Remove(o.f.Name())
+}
+
+// writePNG draws b into o and puts it at its path.
+func writePNG(o *output, b *chart.Bars) error {
+	if err := b.WritePNG(o); err != nil {
+		return err
+	}
+	return o.commit()
 }
 
 // Colours of the charts' series: ours and the reference, or runs A and B.
@@ -372,7 +415,7 @@ func runBenchCompare(c *cli, args []string) int {
 	if err != nil {
 		return failClient(c, err)
 	}
-	defer pngOut.Close()
+	defer pngOut.discard()
 	if err := bench.WriteStratumCompare(c.stdout, reps[0], reps[1]); err != nil {
 		return failClient(c, err)
 	}

@@ -291,11 +291,11 @@ func TestNodeStrataTable(t *testing.T) {
 		t.Errorf("the node's chart is titled %q, want %q", ch.Title[1], want)
 	}
 	pngPath := filepath.Join(t.TempDir(), "node.png")
-	f, err := os.Create(pngPath)
+	pngOut, err := createOutput("png", pngPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writePNG(f, ch); err != nil {
+	if err := writePNG(pngOut, ch); err != nil {
 		t.Fatal(err)
 	}
 	readChart(t, pngPath, 4, colorOurs, colorRef)
@@ -316,5 +316,34 @@ func TestChartLabels(t *testing.T) {
 	}
 	if ch.Groups[0].Label != "memory vs otter" || ch.Groups[1].Label != "ssd" {
 		t.Errorf("group labels %q and %q", ch.Groups[0].Label, ch.Groups[1].Label)
+	}
+}
+
+// A run that fails after its outputs were started leaves the files at
+// their paths as they were, and no temporary files beside them.
+func TestBenchStrataFailedRunKeepsOutputs(t *testing.T) {
+	dir := t.TempDir()
+	jsonPath, pngPath := filepath.Join(dir, "run.json"), filepath.Join(dir, "run.png")
+	if err := os.WriteFile(jsonPath, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI("bench", "strata", "--endpoint", "http://127.0.0.1:1", "--duration", "1s",
+		"--json", jsonPath, "--png", pngPath)
+	if code == exitOK {
+		t.Fatalf("bench strata against a closed port succeeded: %s", stderr)
+	}
+	if b, err := os.ReadFile(jsonPath); err != nil || string(b) != "old" {
+		t.Errorf("after a failed run --json's file holds %q (%v), want the old contents", b, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("after a failed run the directory holds %v, want run.json alone", names)
 	}
 }

@@ -114,18 +114,16 @@ func runLoadgen(c *cli, args []string) int {
 	}
 	// Create the output files first: a typo in a path should not cost
 	// a whole run.
-	outputs := map[string]*os.File{}
-	for _, p := range []string{*jsonPath, *pngPath} {
-		if p == "" {
-			continue
-		}
-		f, err := os.Create(p)
-		if err != nil {
-			return failClient(c, usagef("%v", err))
-		}
-		defer f.Close()
-		outputs[p] = f
+	jsonOut, err := createOutput("json", *jsonPath)
+	if err != nil {
+		return failClient(c, err)
 	}
+	defer jsonOut.discard()
+	pngOut, err := createOutput("png", *pngPath)
+	if err != nil {
+		return failClient(c, err)
+	}
+	defer pngOut.discard()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -173,19 +171,20 @@ func runLoadgen(c *cli, args []string) int {
 	if err := res.WriteSummary(c.stdout); err != nil {
 		return failClient(c, err)
 	}
-	if f := outputs[*jsonPath]; f != nil {
-		if err := res.WriteJSON(f); err != nil {
+	if jsonOut != nil {
+		if err := res.WriteJSON(jsonOut); err != nil {
+			return failClient(c, fmt.Errorf("%s: %w", *jsonPath, err))
+		}
+		if err := jsonOut.commit(); err != nil {
 			return failClient(c, fmt.Errorf("%s: %w", *jsonPath, err))
 		}
 	}
-	if f := outputs[*pngPath]; f != nil {
-		if err := res.WritePNG(f); err != nil {
+	if pngOut != nil {
+		if err := res.WritePNG(pngOut); err != nil {
 			return failClient(c, fmt.Errorf("%s: %w", *pngPath, err))
 		}
-	}
-	for p, f := range outputs {
-		if err := f.Close(); err != nil {
-			return failClient(c, fmt.Errorf("%s: %w", p, err))
+		if err := pngOut.commit(); err != nil {
+			return failClient(c, fmt.Errorf("%s: %w", *pngPath, err))
 		}
 	}
 	var requests, ok int64
