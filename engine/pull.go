@@ -74,7 +74,7 @@ func (db *DB) compilePattern(p any, depth int) (*pattern, error) {
 	if !ok {
 		return nil, anomaly.New(anomaly.Incorrect, "pull", "a pattern is a vector, not %T", p)
 	}
-	out := &pattern{}
+	out := &pattern{attrs: make([]pullAttr, 0, len(list))}
 	for _, el := range list {
 		switch el := el.(type) {
 		case string:
@@ -227,23 +227,39 @@ func (db *DB) pull(r *rd, p *pattern, e datom.E, path *pullPath, depth int) map[
 	defer path.pop()
 	// One EAVT scan of e serves every forward attribute (a point pull is
 	// then one seek, not one per attribute), grouped by attribute in
-	// index order.
+	// index order: the values in one slice, each group a range of it.
+	// Without a wildcard only the pattern's attributes are kept.
 	type group struct {
-		a    datom.E
-		vals []datom.Value
+		a        datom.E
+		from, to int
 	}
 	var groups []group
+	var vals []datom.Value
 	forward := p.wildcard
 	for _, pa := range p.attrs {
 		forward = forward || !pa.reverse
 	}
+	wanted := func(a datom.E) bool {
+		if p.wildcard {
+			return true
+		}
+		for _, pa := range p.attrs {
+			if !pa.reverse && pa.at.ID == a {
+				return true
+			}
+		}
+		return false
+	}
 	if forward {
 		db.scan(r, datom.EAVT, datom.Datom{E: e}, func(d datom.Datom) bool { return d.E == e }, func(d datom.Datom) bool {
-			if n := len(groups); n == 0 || groups[n-1].a != d.A {
-				groups = append(groups, group{a: d.A})
+			n := len(groups)
+			if n > 0 && groups[n-1].a == d.A {
+				vals = append(vals, d.V)
+				groups[n-1].to = len(vals)
+			} else if wanted(d.A) {
+				vals = append(vals, d.V)
+				groups = append(groups, group{a: d.A, from: len(vals) - 1, to: len(vals)})
 			}
-			g := &groups[len(groups)-1]
-			g.vals = append(g.vals, d.V)
 			return true
 		})
 	}
@@ -252,7 +268,7 @@ func (db *DB) pull(r *rd, p *pattern, e datom.E, path *pullPath, depth int) map[
 		if !ok {
 			return nil
 		}
-		return groups[i].vals
+		return vals[groups[i].from:groups[i].to:groups[i].to]
 	}
 	var done map[datom.E]bool
 	if p.wildcard {
@@ -295,7 +311,7 @@ func (db *DB) pull(r *rd, p *pattern, e datom.E, path *pullPath, depth int) map[
 				continue
 			}
 			pa := pullAttr{spec: AttrSpec{Attr: Keyword(at.Ident), NoLimit: true}, at: at}
-			res[Keyword(at.Ident)] = db.convertValues(r, p, pa, g.vals, path, depth)
+			res[Keyword(at.Ident)] = db.convertValues(r, p, pa, vals[g.from:g.to:g.to], path, depth)
 		}
 	}
 	if len(res) == 0 {
