@@ -173,7 +173,13 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, raw []byte, db,
 	req.Header.Set(ForwardedHeader, s.node.cfg.NodeID)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return anomaly.Wrap(anomaly.Unavailable, "forward to "+target.ID, err)
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			// Never sent (the writer is gone or moving): retry.
+			return anomaly.Wrap(anomaly.Unavailable, "forward to "+target.ID, err)
+		}
+		// Sent, and no answer came back: the writer may have committed it.
+		return anomaly.Wrap(anomaly.Unavailable, "forward to "+target.ID, fmt.Errorf("%w: %w", transactor.ErrOutcomeUnknown, err))
 	}
 	defer resp.Body.Close()
 	for k, vs := range resp.Header {

@@ -57,6 +57,24 @@ func must(t *testing.T, endpoint, path, body string) map[string]any {
 	return out
 }
 
+// mustRetrying is must that resends while the node answers 503
+// unavailable and says the outcome is not unknown (the client's rule for
+// writes), for up to 30 seconds.
+func mustRetrying(t *testing.T, endpoint, path, body string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, out, err := post(endpoint, path, body)
+		if err == nil && code == 200 {
+			return out
+		}
+		if err != nil || code != http.StatusServiceUnavailable || out["outcome"] == "unknown" || time.Now().After(deadline) {
+			t.Fatalf("%s%s %s: %d %v %v", endpoint, path, body, code, out, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // The local production topology: two primary nodes and a query group on
 // shared files. Clients write through both primaries while the writer is
 // killed with SIGKILL; the survivor takes the database over and every
@@ -138,8 +156,12 @@ func TestFleetLocal(t *testing.T) {
 	stopped.Store(true)
 	wg.Wait()
 
-	// A write sent to the query group lands (forwarded to the writer).
-	rep := must(t, qg.Endpoint(), "/v1/dbs/f/transact", `{"tx-data": "[{:k/tag \"via-query-group\"}]"}`)
+	// A write sent to the query group lands (forwarded to the writer). As a
+	// client does, it is resent while the answer is 503 unavailable without
+	// an unknown outcome: the query group may still pick the killed node
+	// until the membership forgets it, and a refused connection means the
+	// write was never sent.
+	rep := mustRetrying(t, qg.Endpoint(), "/v1/dbs/f/transact", `{"tx-data": "[{:k/tag \"via-query-group\"}]"}`)
 	last := rep["t-after"].(float64)
 	acked["via-query-group"] = true
 	// The query group sees it after sync.
