@@ -173,13 +173,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, raw []byte, db,
 	req.Header.Set(ForwardedHeader, s.node.cfg.NodeID)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			// Never sent (the writer is gone or moving): retry.
-			return anomaly.Wrap(anomaly.Unavailable, "forward to "+target.ID, err)
-		}
-		// Sent, and no answer came back: the writer may have committed it.
-		return anomaly.Wrap(anomaly.Unavailable, "forward to "+target.ID, fmt.Errorf("%w: %w", transactor.ErrOutcomeUnknown, err))
+		return forwardFailed(target.ID, err)
 	}
 	defer resp.Body.Close()
 	for k, vs := range resp.Header {
@@ -189,6 +183,19 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, raw []byte, db,
 	io.Copy(w, resp.Body)
 	s.metrics_.forwards.Add(1)
 	return nil
+}
+
+// forwardFailed is the error of a forward to target that got no answer:
+// unavailable, and when the request may have reached the writer (anything
+// but a failed dial) with an unknown outcome, so that no client resends a
+// write that may have committed.
+func forwardFailed(target string, err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		// Never sent (the writer is gone or moving): retry.
+		return anomaly.Wrap(anomaly.Unavailable, "forward to "+target, err)
+	}
+	return anomaly.Wrap(anomaly.Unavailable, "forward to "+target, fmt.Errorf("%w: %w", transactor.ErrOutcomeUnknown, err))
 }
 
 // statusRecorder remembers a response's status for the metrics.

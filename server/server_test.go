@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -25,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/stratadb/strata/anomaly"
 	"github.com/stratadb/strata/transactor"
 )
 
@@ -595,6 +597,54 @@ func TestPreferredWriter(t *testing.T) {
 		lease, err := a.node.catalog.LeaseOf(ctx, info.ID)
 		if err != nil || lease.Holder != want.ID {
 			t.Fatalf("%s: the writer is %q, the preferred node %q (%v)", name, lease.Holder, want.ID, err)
+		}
+	}
+}
+
+// A forward that got no answer is unavailable; it has an unknown outcome
+// unless the connection was refused (the write was never sent).
+func TestForwardFailed(t *testing.T) {
+	refused, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := refused.Addr().String()
+	refused.Close()
+	// A writer that reads the request and hangs up without answering.
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	go func() {
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 4096))
+			c.Close()
+		}
+	}()
+	for _, tc := range []struct {
+		addr    string
+		unknown bool
+	}{{closedAddr, false}, {mute.Addr().String(), true}} {
+		_, err := http.Post("http://"+tc.addr+"/v1/dbs/f/transact", "application/json", strings.NewReader(`{"tx-data": "[]"}`))
+		if err == nil {
+			t.Fatalf("%s answered", tc.addr)
+		}
+		ferr := forwardFailed("node-x", err)
+		if anomaly.CategoryOf(ferr) != anomaly.Unavailable {
+			t.Errorf("%s: %v is not unavailable", tc.addr, ferr)
+		}
+		if got := errors.Is(ferr, transactor.ErrOutcomeUnknown); got != tc.unknown {
+			t.Errorf("%s: outcome unknown %v, want %v (%v)", tc.addr, got, tc.unknown, ferr)
+		}
+		rec := httptest.NewRecorder()
+		fail(rec, httptest.NewRequest("POST", "/v1/dbs/f/transact", nil), ferr)
+		if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), "unknown") != tc.unknown {
+			t.Errorf("%s: answered %d %s", tc.addr, rec.Code, rec.Body.String())
 		}
 	}
 }
