@@ -8,14 +8,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/stratadb/strata/anomaly"
+	"github.com/stratadb/strata/internal/awsconf"
 	"github.com/stratadb/strata/segment"
 )
 
@@ -78,21 +76,10 @@ func NewKMSKeys(ctx context.Context, opts KMSKeysOptions) (*KMSKeys, error) {
 	if len(errs) > 0 {
 		return nil, anomaly.Wrap(anomaly.Incorrect, "kms keys options", errors.Join(errs...))
 	}
-	// A BuildableClient, so that LoadDefaultConfig can install AWS_CA_BUNDLE (DESIGN.md).
-	load := []func(*config.LoadOptions) error{config.WithHTTPClient(awshttp.NewBuildableClient())}
-	if opts.Region != "" {
-		load = append(load, config.WithRegion(opts.Region))
-	}
-	if opts.AccessKeyID != "" {
-		load = append(load, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, opts.SessionToken)))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	cfg, err := awsconf.Load(ctx, "kms keys", awsconf.Options{Region: opts.Region, DefaultRegion: defaultS3Region,
+		AccessKeyID: opts.AccessKeyID, SecretAccessKey: opts.SecretAccessKey, SessionToken: opts.SessionToken})
 	if err != nil {
-		return nil, anomaly.Wrap(anomaly.Incorrect, "kms keys: load AWS configuration", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = defaultS3Region
+		return nil, err
 	}
 	client := kms.NewFromConfig(cfg, func(o *kms.Options) {
 		if opts.Endpoint != "" {

@@ -15,13 +15,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/stratadb/strata/anomaly"
+	"github.com/stratadb/strata/internal/awsconf"
 	"github.com/stratadb/strata/segment"
 )
 
@@ -228,23 +227,11 @@ func NewS3Store(ctx context.Context, opts S3Options) (*S3Store, error) {
 		tr.MaxIdleConnsPerHost = opts.MaxConnsPerHost
 		tr.MaxIdleConns = max(tr.MaxIdleConns, opts.MaxConnsPerHost)
 	})
-	load := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(base),
-		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
-	}
-	if opts.Region != "" {
-		load = append(load, config.WithRegion(opts.Region))
-	}
-	if opts.AccessKeyID != "" {
-		load = append(load, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, opts.SessionToken)))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	cfg, err := awsconf.Load(ctx, "new s3 store", awsconf.Options{Region: opts.Region, DefaultRegion: defaultS3Region,
+		AccessKeyID: opts.AccessKeyID, SecretAccessKey: opts.SecretAccessKey, SessionToken: opts.SessionToken,
+		HTTPClient: base, NoRetries: true})
 	if err != nil {
-		return nil, anomaly.Wrap(anomaly.Incorrect, "new s3 store: load AWS configuration", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = defaultS3Region
+		return nil, err
 	}
 	// Take the configured transport (with the CA bundle, if any) into a
 	// client we own, so that Close can release its idle connections.

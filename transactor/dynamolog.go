@@ -9,14 +9,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/stratadb/strata/anomaly"
 	"github.com/stratadb/strata/datom"
+	"github.com/stratadb/strata/internal/awsconf"
 )
 
 // DynamoOptions configure the DynamoDB log and catalog (one table holds
@@ -72,20 +71,10 @@ func newDynamoClient(ctx context.Context, o DynamoOptions) (*dynamodb.Client, er
 	if o.Table == "" {
 		return nil, anomaly.New(anomaly.Incorrect, "dynamodb", "no table name")
 	}
-	load := []func(*config.LoadOptions) error{config.WithHTTPClient(awshttp.NewBuildableClient())}
-	if o.Region != "" {
-		load = append(load, config.WithRegion(o.Region))
-	}
-	if o.AccessKeyID != "" {
-		load = append(load, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, o.SessionToken)))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	cfg, err := awsconf.Load(ctx, "dynamodb", awsconf.Options{Region: o.Region, DefaultRegion: "us-east-1",
+		AccessKeyID: o.AccessKeyID, SecretAccessKey: o.SecretAccessKey, SessionToken: o.SessionToken})
 	if err != nil {
-		return nil, anomaly.Wrap(anomaly.Incorrect, "dynamodb: load AWS configuration", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+		return nil, err
 	}
 	c := dynamodb.NewFromConfig(cfg, func(do *dynamodb.Options) {
 		if o.Endpoint != "" {

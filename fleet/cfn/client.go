@@ -9,15 +9,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/stratadb/strata/anomaly"
+	"github.com/stratadb/strata/internal/awsconf"
 )
 
 // Defaults for ClientOptions.
@@ -115,22 +113,10 @@ func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	// A BuildableClient, not a plain *http.Client: LoadDefaultConfig
-	// installs AWS_CA_BUNDLE into it (DESIGN.md).
-	load := []func(*config.LoadOptions) error{config.WithHTTPClient(awshttp.NewBuildableClient())}
-	if opts.Region != "" {
-		load = append(load, config.WithRegion(opts.Region))
-	}
-	if opts.AccessKeyID != "" {
-		load = append(load, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, opts.SessionToken)))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	cfg, err := awsconf.Load(ctx, "fleet client", awsconf.Options{Region: opts.Region, DefaultRegion: defaultRegion,
+		AccessKeyID: opts.AccessKeyID, SecretAccessKey: opts.SecretAccessKey, SessionToken: opts.SessionToken})
 	if err != nil {
-		return nil, anomaly.Wrap(anomaly.Incorrect, "fleet client: load AWS configuration", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = defaultRegion
+		return nil, err
 	}
 	c := &Client{
 		cfn: cloudformation.NewFromConfig(cfg, func(o *cloudformation.Options) {
