@@ -88,15 +88,11 @@ func runBenchStrata(c *cli, args []string) int {
 	}
 	// The outputs are created first: a typo in a path should not cost a
 	// run.
-	out, err := createOutput("json", *jsonPath)
+	out, pngOut, err := createOutputs(*jsonPath, *pngPath)
 	if err != nil {
 		return failClient(c, err)
 	}
 	defer out.discard()
-	pngOut, err := createOutput("png", *pngPath)
-	if err != nil {
-		return failClient(c, err)
-	}
 	defer pngOut.discard()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -112,17 +108,12 @@ func runBenchStrata(c *cli, args []string) int {
 	if err := rep.WriteTable(c.stdout); err != nil {
 		return failClient(c, err)
 	}
-	if out != nil {
-		if err := rep.WriteJSON(out); err != nil {
-			return failClient(c, fmt.Errorf("%s: %w", *jsonPath, err))
-		}
-		if err := out.commit(); err != nil {
-			return failClient(c, fmt.Errorf("%s: %w", *jsonPath, err))
-		}
+	if err := out.write(rep.WriteJSON); err != nil {
+		return failClient(c, err)
 	}
 	if pngOut != nil {
-		if err := writePNG(pngOut, stratumChart(rep)); err != nil {
-			return failClient(c, fmt.Errorf("%s: %w", *pngPath, err))
+		if err := pngOut.write(stratumChart(rep).WritePNG); err != nil {
+			return failClient(c, err)
 		}
 	}
 	return exitOK
@@ -174,6 +165,33 @@ func (o *output) commit() error {
 	return nil
 }
 
+// createOutputs starts the files of --json and --png (either may be "").
+func createOutputs(jsonPath, pngPath string) (jsonOut, pngOut *output, err error) {
+	if jsonOut, err = createOutput("json", jsonPath); err != nil {
+		return nil, nil, err
+	}
+	if pngOut, err = createOutput("png", pngPath); err != nil {
+		jsonOut.discard()
+		return nil, nil, err
+	}
+	return jsonOut, pngOut, nil
+}
+
+// write fills o with fill and puts it at its path; a nil o writes
+// nothing. Its errors name the path.
+func (o *output) write(fill func(io.Writer) error) error {
+	if o == nil {
+		return nil
+	}
+	if err := fill(o); err != nil {
+		return fmt.Errorf("%s: %w", o.path, err)
+	}
+	if err := o.commit(); err != nil {
+		return fmt.Errorf("%s: %w", o.path, err)
+	}
+	return nil
+}
+
 // discard removes the temporary file unless it was committed.
 func (o *output) discard() {
 	if o == nil || o.done {
@@ -184,13 +202,6 @@ func (o *output) discard() {
 	os.Remove(o.f.Name())
 }
 
-// writePNG draws b into o and puts it at its path.
-func writePNG(o *output, b *chart.Bars) error {
-	if err := b.WritePNG(o); err != nil {
-		return err
-	}
-	return o.commit()
-}
 
 // Colours of the charts' series: ours and the reference, or runs A and B.
 var (
@@ -420,8 +431,8 @@ func runBenchCompare(c *cli, args []string) int {
 		return failClient(c, err)
 	}
 	if pngOut != nil {
-		if err := writePNG(pngOut, compareChart(reps[0], reps[1])); err != nil {
-			return failClient(c, fmt.Errorf("%s: %w", *pngPath, err))
+		if err := pngOut.write(compareChart(reps[0], reps[1]).WritePNG); err != nil {
+			return failClient(c, err)
 		}
 	}
 	return exitOK

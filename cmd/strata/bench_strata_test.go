@@ -295,7 +295,7 @@ func TestNodeStrataTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writePNG(pngOut, ch); err != nil {
+	if err := pngOut.write(ch.WritePNG); err != nil {
 		t.Fatal(err)
 	}
 	readChart(t, pngPath, 4, colorOurs, colorRef)

@@ -114,15 +114,11 @@ func runLoadgen(c *cli, args []string) int {
 	}
 	// Create the output files first: a typo in a path should not cost
 	// a whole run.
-	jsonOut, err := createOutput("json", *jsonPath)
+	jsonOut, pngOut, err := createOutputs(*jsonPath, *pngPath)
 	if err != nil {
 		return failClient(c, err)
 	}
 	defer jsonOut.discard()
-	pngOut, err := createOutput("png", *pngPath)
-	if err != nil {
-		return failClient(c, err)
-	}
 	defer pngOut.discard()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -171,21 +167,11 @@ func runLoadgen(c *cli, args []string) int {
 	if err := res.WriteSummary(c.stdout); err != nil {
 		return failClient(c, err)
 	}
-	if jsonOut != nil {
-		if err := res.WriteJSON(jsonOut); err != nil {
-			return failClient(c, fmt.Errorf("%s: %w", *jsonPath, err))
-		}
-		if err := jsonOut.commit(); err != nil {
-			return failClient(c, fmt.Errorf("%s: %w", *jsonPath, err))
-		}
+	if err := jsonOut.write(res.WriteJSON); err != nil {
+		return failClient(c, err)
 	}
-	if pngOut != nil {
-		if err := res.WritePNG(pngOut); err != nil {
-			return failClient(c, fmt.Errorf("%s: %w", *pngPath, err))
-		}
-		if err := pngOut.commit(); err != nil {
-			return failClient(c, fmt.Errorf("%s: %w", *pngPath, err))
-		}
+	if err := pngOut.write(res.WritePNG); err != nil {
+		return failClient(c, err)
 	}
 	var requests, ok int64
 	for _, o := range res.Ops {
