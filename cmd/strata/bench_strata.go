@@ -202,7 +202,6 @@ func (o *output) discard() {
 	os.Remove(o.f.Name())
 }
 
-
 // Colours of the charts' series: ours and the reference, or runs A and B.
 var (
 	colorOurs = chart.Blue
