@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -379,17 +378,6 @@ func BenchmarkStratumEmulated(b *testing.B) {
 	sg := newBenchSeg(b, segment.CodecLZ4, 21)
 	ctx := context.Background()
 	buf := make([]byte, 256<<10)
-	preadFile := func(path string, off int64, n int) ([]byte, error) {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if _, err := f.ReadAt(buf[:n], off); err != nil {
-			return nil, err
-		}
-		return buf[:n], nil
-	}
 	name := "profile=" + prof.Name + "/codec=" + sg.codec.String()
 
 	b.Run("stratum=efs/"+name+"/ref=delay-pread", func(b *testing.B) {
@@ -414,7 +402,7 @@ func BenchmarkStratumEmulated(b *testing.B) {
 				return nil, err
 			}
 			off, n := sg.ix.BlockRange(i)
-			return preadFile(efs.Path(sg.id), off, n)
+			return preadFile(efs.Path(sg.id), buf, off, n)
 		}).run(b)
 		checkServedBy(b, s, before, "efs", b.N+missExtra)
 	})
@@ -443,7 +431,7 @@ func BenchmarkStratumEmulated(b *testing.B) {
 				return nil, err
 			}
 			off, n := sg.ix.BlockRange(i)
-			return preadFile(dir.Path(sg.id), off, n)
+			return preadFile(dir.Path(sg.id), buf, off, n)
 		}).run(b)
 		checkServedBy(b, s, before, "store", b.N+missExtra)
 	})
@@ -455,7 +443,7 @@ func BenchmarkStratumEmulated(b *testing.B) {
 			if err := refDelay.Wait(ctx); err != nil {
 				return nil, err
 			}
-			tail, err := preadFile(dir.Path(sg.id), sg.ix.Size-segment.FooterReadSize, segment.FooterReadSize)
+			tail, err := preadFile(dir.Path(sg.id), buf, sg.ix.Size-segment.FooterReadSize, segment.FooterReadSize)
 			if err != nil {
 				return nil, err
 			}
@@ -468,7 +456,7 @@ func BenchmarkStratumEmulated(b *testing.B) {
 				return nil, err
 			}
 			off, n := ix.BlockRange(blk)
-			raw, err := preadFile(dir.Path(sg.id), off, n)
+			raw, err := preadFile(dir.Path(sg.id), buf, off, n)
 			if err != nil {
 				return nil, err
 			}

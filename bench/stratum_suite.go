@@ -475,15 +475,7 @@ func (u *stratumSetup) efsRows(segs []*benchSeg) ([]stratumRow, error) {
 		}{
 			{"pread", func(i int) ([]byte, error) {
 				off, n := sg.ix.BlockRange(i)
-				f, err := os.Open(path)
-				if err != nil {
-					return nil, err
-				}
-				defer f.Close()
-				if _, err := f.ReadAt(buf[:n], off); err != nil {
-					return nil, err
-				}
-				return buf[:n], nil
+				return preadFile(path, buf, off, n)
 			}},
 			{"readfile", func(i int) ([]byte, error) {
 				data, err := os.ReadFile(path)
@@ -503,6 +495,20 @@ func (u *stratumSetup) efsRows(segs []*benchSeg) ([]stratumRow, error) {
 		}
 	}
 	return rows, nil
+}
+
+// preadFile reads n bytes at off of the file at path into buf, opening
+// and closing it as the efs tier does (the fair reference of a file read).
+func preadFile(path string, buf []byte, off int64, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.ReadAt(buf[:n], off); err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 // skip records that the ssd rows did not run, and why.
